@@ -1,0 +1,113 @@
+# The handbook's two commands (see README.md):
+#   make book   execute every notebook in book/_toc.yml, then build the HTML book
+#   make test   every check: lint, helper tests, notebook runs, nbval, the book build
+# Both set themselves up on a fresh machine: .venv is created and filled when missing.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PROFILE ?= quick
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The installed environment is cached outside the clone, keyed by the requirements' hash,
+# so a second clone (or CI on the same machine) reuses it. VENV_CACHE= disables the cache.
+VENV_CACHE ?= $(HOME)/.cache/dl-handbook/venvs
+REQ_HASH := $(shell cat requirements.txt requirements-nodeps.txt | sha256sum | cut -c1-16)
+VENV := .venv
+PY := $(VENV)/bin/python
+BUILD := _build
+EXECUTED := $(BUILD)/executed
+BOOK_SRC := $(BUILD)/book-src
+BOOK_HTML := $(BUILD)/book
+# One OpenMP pool per process: notebooks run one after another (see environment notes).
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help setup book test lint unit notebooks nbval book-html outputs clean fashion-mnist
+
+help:
+	@echo "make book  [PROFILE=quick|full]  execute the notebooks and build the HTML book"
+	@echo "make test                        run every check (lint, tests, notebooks, nbval, book)"
+	@echo "make outputs                     refresh the committed quick-profile notebook outputs"
+
+# --- set-up -------------------------------------------------------------------------------
+$(VENV)/.ready-$(REQ_HASH):
+	@if [ -n "$(VENV_CACHE)" ] && [ ! -e "$(VENV)" -o -L "$(VENV)" ]; then \
+	  target="$(VENV_CACHE)/$(REQ_HASH)"; \
+	  if [ ! -f "$$target/.complete" ]; then \
+	    mkdir -p "$(VENV_CACHE)"; \
+	    $(MAKE) --no-print-directory _install VENV_DIR="$$target"; \
+	  fi; \
+	  ln -sfn "$$target" $(VENV); \
+	else \
+	  $(MAKE) --no-print-directory _install VENV_DIR="$(VENV)"; \
+	fi
+	@touch $@
+
+.PHONY: _install
+_install:
+	@echo ">> installing the environment in $(VENV_DIR) (a few minutes, once)"
+	[ -x "$(VENV_DIR)/bin/python" ] || $(PYTHON) -m venv "$(VENV_DIR)"
+	"$(VENV_DIR)/bin/python" -m pip install -q --upgrade pip
+	"$(VENV_DIR)/bin/python" -m pip install -q -r requirements.txt
+	# Offline data packages whose own dependencies would break the pinned stack.
+	"$(VENV_DIR)/bin/python" -m pip install -q --no-deps -r requirements-nodeps.txt
+	@# pip check, less the unmet (and unneeded) requirements of those --no-deps packages.
+	@problems=$$("$(VENV_DIR)/bin/python" -m pip check 2>&1 \
+	  | grep -vE '^(foolbox|scattertext) |^No broken' || true); \
+	if [ -n "$$problems" ]; then echo "$$problems"; exit 1; fi
+	touch "$(VENV_DIR)/.complete"
+
+# Real Fashion-MNIST, offline: Debian's package where apt and root are available;
+# elsewhere the data loader downloads the dataset instead.
+fashion-mnist:
+	@if dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo ">> installing Debian's dataset-fashion-mnist"; \
+	  apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
+	  || { apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null; } \
+	  || echo "!! could not install dataset-fashion-mnist: the loader will download the dataset"; \
+	else echo ">> no apt/root: Fashion-MNIST will be downloaded by the loader when needed"; fi
+
+setup: $(VENV)/.ready-$(REQ_HASH) fashion-mnist
+	@# The helpers package, editable, from THIS clone (cheap; repoints a shared cached venv).
+	@mkdir -p $(BUILD)
+	@$(PY) -m pip install -q --no-deps --no-build-isolation -e . >$(BUILD)/pip-editable.log 2>&1 \
+	  || { cat $(BUILD)/pip-editable.log; exit 1; }
+
+# --- the book -----------------------------------------------------------------------------
+book: setup
+	rm -rf $(EXECUTED)
+	$(PY) -m helpers.runner execute --profile $(PROFILE) --out $(EXECUTED)
+	$(MAKE) --no-print-directory book-html PROFILE=$(PROFILE)
+
+book-html:
+	$(PY) -m helpers.runner check --profile $(PROFILE) --out $(EXECUTED)
+	$(PY) -m helpers.runner stage --out $(EXECUTED) --book-src $(BOOK_SRC)
+	rm -rf $(BOOK_HTML)
+	$(VENV)/bin/jupyter-book build $(BOOK_SRC) --path-output $(BOOK_HTML) -W -n --keep-going
+	@echo "book: $(abspath $(BOOK_HTML))/_build/html/index.html"
+
+# --- the checks ---------------------------------------------------------------------------
+test: setup
+	$(MAKE) --no-print-directory lint unit notebooks nbval book-html PROFILE=quick
+
+lint:
+	$(VENV)/bin/ruff check helpers tests notebooks
+
+unit:
+	$(PY) -m pytest tests -m "not notebook" --cov=helpers --cov-report=term-missing \
+	  --cov-fail-under=90 -q
+
+notebooks:
+	rm -rf $(EXECUTED)
+	$(PY) -m pytest tests/test_notebooks.py -m notebook -v --executed-dir $(EXECUTED)
+
+nbval:
+	$(PY) -m pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks -q \
+	  -p no:cacheprovider
+
+# Maintainers: re-execute notebooks/ in place (quick profile) to refresh the committed outputs.
+outputs: setup
+	$(PY) -m helpers.runner refresh
+
+clean:
+	rm -rf $(BUILD) .pytest_cache .coverage

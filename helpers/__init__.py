@@ -1,0 +1,10 @@
+"""Helpers for the deep-learning handbook.
+
+Each module is introduced by a notebook, named in its docstring:
+
+* ``profiles``, ``env``, ``paths``, ``hardware``, ``notebook``, ``runner``: ``00_setup``.
+
+Import the modules you need, e.g. ``from helpers import env, profiles``.
+"""
+
+__version__ = "0.1.0"

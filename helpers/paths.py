@@ -1,0 +1,46 @@
+"""Where the course keeps data, caches and checkpoints.
+
+Introduced in ``notebooks/00_setup.ipynb``.
+
+Everything lives under one root folder, ``~/.cache/dl-handbook`` by default. Set the
+environment variable ``DL_HANDBOOK_HOME`` to move it (a bigger disk, a shared drive, a
+Colab-mounted Google Drive). Folders are created the first time they are asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["HOME_ENV_VAR", "root", "data_dir", "cache_dir", "checkpoint_dir"]
+
+HOME_ENV_VAR = "DL_HANDBOOK_HOME"
+
+
+def root() -> Path:
+    """The course root folder: ``$DL_HANDBOOK_HOME``, else ``~/.cache/dl-handbook``."""
+    value = os.environ.get(HOME_ENV_VAR, "").strip()
+    base = Path(value).expanduser() if value else Path.home() / ".cache" / "dl-handbook"
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def _sub(kind: str, parts: tuple[str, ...]) -> Path:
+    path = root().joinpath(kind, *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir(*parts: str) -> Path:
+    """Datasets, e.g. ``data_dir("fashion-mnist")``."""
+    return _sub("data", parts)
+
+
+def cache_dir(*parts: str) -> Path:
+    """Downloads and other re-creatable files."""
+    return _sub("cache", parts)
+
+
+def checkpoint_dir(*parts: str) -> Path:
+    """Training checkpoints, so that a finished run is not trained again."""
+    return _sub("checkpoints", parts)

@@ -1,0 +1,267 @@
+"""Execute the course's notebooks with papermill and assemble the book from the results.
+
+Introduced in ``notebooks/00_setup.ipynb`` ("How to run the course"); ``make book`` and
+``make test`` drive it. From the command line::
+
+    python -m helpers.runner execute --profile quick   # run every notebook in book/_toc.yml
+    python -m helpers.runner check --profile quick     # fail unless every one was executed
+    python -m helpers.runner stage                     # book source from executed notebooks
+    python -m helpers.runner refresh                   # re-execute notebooks/ in place
+
+The book's chapter pages are the notebooks in ``notebooks/`` themselves: ``stage`` puts the
+*executed* copy of each beside the pages in ``book/`` and nothing else, so no copy is ever
+edited by hand. A notebook that raises fails ``execute``; one that was not executed (or ran
+with another profile, or is older than its source) fails ``check`` and ``stage``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+__all__ = [
+    "REPO_ROOT",
+    "NotExecutedError",
+    "NotebookRun",
+    "toc_notebooks",
+    "execute_notebook",
+    "check_executed",
+    "stage_book",
+    "format_time_table",
+    "refresh_outputs",
+    "main",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TIMINGS_FILE = "timings.json"
+OVER_BUDGET_FACTOR = 2.0  # `check` fails a notebook that took more than twice its budget
+
+
+class NotExecutedError(RuntimeError):
+    """A notebook listed in the table of contents has no valid executed copy."""
+
+
+@dataclass
+class NotebookRun:
+    """One papermill execution: which notebook, how long, within which budget."""
+
+    notebook: str
+    profile: str
+    seconds: float
+    budget_s: float | None
+    ok: bool
+
+
+def _toc_files(entries: list[dict]) -> list[str]:
+    files = []
+    for entry in entries:
+        if "file" in entry:
+            files.append(entry["file"])
+        for key in ("chapters", "sections", "parts"):
+            files.extend(_toc_files(entry.get(key, [])))
+    return files
+
+
+def toc_notebooks(toc: Path, root: Path = REPO_ROOT) -> list[Path]:
+    """The notebooks listed in a Jupyter Book ``_toc.yml``, in order, as paths under ``root``.
+
+    Entries are relative to the book source; those under ``notebooks/`` are the chapters.
+    """
+    data = yaml.safe_load(Path(toc).read_text(encoding="utf-8")) or {}
+    files = [data["root"]] if "root" in data else []
+    files += _toc_files(data.get("chapters", []) + data.get("parts", []))
+    found = []
+    for entry in files:
+        path = root / f"{entry.removesuffix('.ipynb')}.ipynb"
+        if entry.startswith("notebooks/"):
+            if not path.is_file():
+                raise FileNotFoundError(f"_toc.yml lists {entry!r} but {path} does not exist")
+            found.append(path)
+    return found
+
+
+def _budget(notebook: Path, profile: str) -> float | None:
+    meta = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {})
+    return meta.get("handbook", {}).get("budget_s", {}).get(profile)
+
+
+def _record(out_dir: Path, run: NotebookRun) -> None:
+    path = out_dir / TIMINGS_FILE
+    runs = json.loads(path.read_text()) if path.is_file() else {}
+    runs[run.notebook] = asdict(run)
+    path.write_text(json.dumps(runs, indent=1))
+
+
+def execute_notebook(
+    notebook: Path, out_dir: Path, profile: str = "quick", timeout_s: int = 1800
+) -> NotebookRun:
+    """Run one notebook with papermill, injecting ``profile``; record its wall time.
+
+    The executed copy goes to ``out_dir/<name>.ipynb`` (also when it fails, so the error
+    can be read there). Raises papermill's ``PapermillExecutionError`` if a cell raises.
+    """
+    import papermill as pm
+
+    notebook = Path(notebook).resolve()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dst = out_dir / notebook.name
+    dst.unlink(missing_ok=True)
+    start = time.perf_counter()
+    ok = False
+    try:
+        pm.execute_notebook(
+            str(notebook), str(dst), parameters={"profile": profile},
+            cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
+            execution_timeout=timeout_s,
+        )
+        ok = True
+    finally:
+        run = NotebookRun(notebook.stem, profile, time.perf_counter() - start,
+                          _budget(notebook, profile), ok)
+        _record(out_dir, run)
+    return run
+
+
+def check_executed(notebooks: list[Path], out_dir: Path, profile: str) -> list[str]:
+    """Problems that keep the executed notebooks from standing for the sources (``[]``: none).
+
+    A notebook counts as executed when ``out_dir`` holds a copy that papermill ran with
+    ``profile``, without an exception, after the source was last changed, and (if it has a
+    budget) in at most ``OVER_BUDGET_FACTOR`` times that budget.
+    """
+    problems = []
+    timings_path = Path(out_dir) / TIMINGS_FILE
+    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    for src in notebooks:
+        dst = Path(out_dir) / src.name
+        if not dst.is_file():
+            problems.append(f"{src.stem}: not executed (no {dst})")
+            continue
+        pm_meta = json.loads(dst.read_text(encoding="utf-8")).get("metadata", {}).get(
+            "papermill", {})
+        ran_with = pm_meta.get("parameters", {}).get("profile")
+        if pm_meta.get("exception"):
+            problems.append(f"{src.stem}: raised during execution (see {dst})")
+        elif ran_with != profile:
+            problems.append(f"{src.stem}: executed with profile {ran_with!r}, not {profile!r}")
+        elif dst.stat().st_mtime < src.stat().st_mtime:
+            problems.append(f"{src.stem}: source changed after it was executed")
+        run = timings.get(src.stem)
+        if run and run["budget_s"] and run["seconds"] > OVER_BUDGET_FACTOR * run["budget_s"]:
+            problems.append(
+                f"{src.stem}: took {run['seconds']:.0f} s, over {OVER_BUDGET_FACTOR:g}x its "
+                f"{run['budget_s']:.0f} s budget")
+    return problems
+
+
+def stage_book(book_dir: Path, notebooks: list[Path], out_dir: Path, src_dir: Path) -> Path:
+    """Assemble the book source: the pages of ``book/`` plus the executed notebooks.
+
+    The layout mirrors the repository (``notebooks/NAME.ipynb``), so Colab launch links
+    point at the real files. Raises ``NotExecutedError`` naming every missing notebook.
+    """
+    missing = [nb.name for nb in notebooks if not (Path(out_dir) / nb.name).is_file()]
+    if missing:
+        raise NotExecutedError(f"not executed, so not in the book: {missing}; run "
+                               "`python -m helpers.runner execute` (or `make book`) first")
+    src_dir = Path(src_dir)
+    if src_dir.exists():
+        shutil.rmtree(src_dir)
+    shutil.copytree(book_dir, src_dir, ignore=shutil.ignore_patterns("_build"))
+    (src_dir / "notebooks").mkdir(exist_ok=True)
+    for nb in notebooks:
+        shutil.copy2(Path(out_dir) / nb.name, src_dir / "notebooks" / nb.name)
+    return src_dir
+
+
+def refresh_outputs(notebook: Path, timeout_s: int = 1800) -> None:
+    """Re-execute a notebook in place with its own defaults (the quick profile).
+
+    This is how the committed outputs are made; unlike ``execute_notebook`` it adds no
+    papermill metadata, so the saved notebook stays clean for nbval and for readers.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = Path(notebook)
+    nb = nbformat.read(notebook, as_version=4)
+    NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
+                   resources={"metadata": {"path": str(notebook.parent)}}).execute()
+    nbformat.write(nb, notebook)
+
+
+def format_time_table(out_dir: Path) -> str:
+    """The per-notebook wall-time table recorded by ``execute_notebook``."""
+    path = Path(out_dir) / TIMINGS_FILE
+    runs = json.loads(path.read_text()) if path.is_file() else {}
+    lines = [f"{'notebook':<28} {'profile':<8} {'seconds':>8} {'budget':>7}  status",
+             "-" * 62]
+    for name in sorted(runs):
+        r = runs[name]
+        budget = r["budget_s"]
+        status = "FAILED" if not r["ok"] else (
+            "OVER BUDGET" if budget and r["seconds"] > budget else "ok")
+        budget_txt = f"{budget:.0f}" if budget else "-"
+        lines.append(f"{name:<28} {r['profile']:<8} {r['seconds']:>8.1f} {budget_txt:>7}  {status}")
+    total = sum(r["seconds"] for r in runs.values())
+    lines.append(f"{'total':<28} {'':<8} {total:>8.1f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; see the module docstring."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.runner")
+    parser.add_argument("command", choices=["execute", "check", "stage", "table", "refresh"])
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--toc", type=Path, default=REPO_ROOT / "book" / "_toc.yml")
+    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="where notebooks/ is")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "_build" / "executed")
+    parser.add_argument("--book-src", type=Path, default=REPO_ROOT / "_build" / "book-src")
+    args = parser.parse_args(argv)
+
+    from .profiles import get_profile
+
+    get_profile(args.profile)
+    notebooks = toc_notebooks(args.toc, args.root)
+    if args.command == "execute":
+        failed = []
+        for nb in notebooks:
+            print(f"executing {nb.name} ({args.profile}) ...", flush=True)
+            try:
+                execute_notebook(nb, args.out, args.profile)
+            except Exception as exc:  # report every failure, then fail
+                failed.append(nb.name)
+                print(f"  FAILED: {type(exc).__name__}: {str(exc)[:2000]}", file=sys.stderr)
+        print(format_time_table(args.out))
+        return 1 if failed else 0
+    if args.command == "refresh":
+        for nb in notebooks:
+            print(f"refreshing the outputs of {nb.name} ...", flush=True)
+            refresh_outputs(nb)
+        return 0
+    if args.command == "table":
+        print(format_time_table(args.out))
+        return 0
+    if args.command == "check":
+        print(format_time_table(args.out))
+        problems = check_executed(notebooks, args.out, args.profile)
+        for p in problems:
+            print(f"ERROR: {p}", file=sys.stderr)
+        if not problems:
+            print(f"all {len(notebooks)} toc notebooks executed with profile {args.profile!r}")
+        return 1 if problems else 0
+    src = stage_book(args.toc.parent, notebooks, args.out, args.book_src)
+    print(f"book source staged in {src}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

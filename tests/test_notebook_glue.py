@@ -1,0 +1,48 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import notebook
+
+
+def _fake_executed(tmp_path, outputs):
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": [{"cell_type": "code", "outputs": outputs}],
+                                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    return path
+
+
+def _glued(name, text):
+    return {"output_type": "display_data", "metadata": {"scrapbook": {"name": name}},
+            "data": {"application/papermill.record/text/plain": text}}
+
+
+def test_read_glued_parses_values_and_skips_other_outputs(tmp_path):
+    path = _fake_executed(tmp_path, [
+        _glued("acc", "0.91"), _glued("device", "'cpu'"), _glued("odd", "np.float64(1.0)"),
+        {"output_type": "stream", "name": "stdout", "text": "hi"},
+        {"output_type": "display_data", "metadata": {"scrapbook": {"name": "img"}},
+         "data": {"image/png": "..."}},
+    ])
+    assert notebook.read_glued(path) == {"acc": 0.91, "device": "cpu", "odd": "np.float64(1.0)"}
+
+
+def test_read_glued_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="was it executed"):
+        notebook.read_glued(tmp_path / "missing.ipynb")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(np.float32(0.5), 0.5), (np.int64(3), 3), (torch.tensor(2.5), 2.5), (True, True),
+     ("cpu", "cpu"), (None, None)],
+)
+def test_glue_stores_plain_python_values(value, expected, monkeypatch):
+    recorded = {}
+    import myst_nb
+
+    monkeypatch.setattr(myst_nb, "glue", lambda name, v, display: recorded.update({name: v}))
+    assert notebook.glue("x", value) == expected
+    assert recorded["x"] == expected and type(recorded["x"]) is type(expected)

@@ -1,0 +1,57 @@
+"""Run every notebook of book/_toc.yml in the quick profile and check its key results.
+
+Each notebook glues its key figures (see helpers.notebook); the bands below are what a
+correct quick run must produce. A notebook without bands here fails: every chapter is checked.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import runner
+from helpers.notebook import read_glued
+
+# name -> {glued key: (low, high) inclusive band, or a set of allowed values}
+REQUIRED = {
+    "00_setup": {
+        "setup_device": {"cpu", "cuda", "mps"},
+        "setup_matmul_tflops": (1e-4, 3000.0),
+        "setup_matmul_precision": {"fp32", "tf32", "bf16"},
+    },
+}
+# Checked only when present (e.g. utilization exists only where the device's peak is known).
+OPTIONAL = {
+    "00_setup": {"setup_matmul_utilization": (0.005, 1.1)},
+}
+
+NOTEBOOKS = runner.toc_notebooks(runner.REPO_ROOT / "book" / "_toc.yml")
+
+
+def _check(name, value, band):
+    if isinstance(band, set):
+        assert value in band, f"{name}={value!r} not in {sorted(band)}"
+    else:
+        low, high = band
+        assert isinstance(value, int | float), f"{name}={value!r} is not a number"
+        assert low <= value <= high, f"{name}={value} outside [{low}, {high}]"
+
+
+def test_every_toc_notebook_has_bands():
+    assert {nb.stem for nb in NOTEBOOKS} == set(REQUIRED)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_notebook_runs_and_its_key_results_are_in_band(nb, executed_dir):
+    run = runner.execute_notebook(nb, executed_dir, "quick")
+    glued = read_glued(executed_dir / nb.name)
+    missing = set(REQUIRED[nb.stem]) - set(glued)
+    assert not missing, f"{nb.stem} did not glue {sorted(missing)}"
+    for name, band in REQUIRED[nb.stem].items():
+        _check(name, glued[name], band)
+    for name, band in OPTIONAL.get(nb.stem, {}).items():
+        if name in glued:
+            _check(name, glued[name], band)
+    print(f"{nb.stem}: {run.seconds:.1f} s", {k: glued[k] for k in sorted(glued)})
+
+
