@@ -123,6 +123,6 @@ def test_refresh_outputs_executes_in_place_without_papermill_metadata(tiny_cours
     toc = tiny_course / "book" / "_toc.yml"
     assert runner.main(["refresh", "--toc", str(toc), "--root", str(tiny_course)]) == 0
     nb = json.loads((tiny_course / "notebooks" / "b_ok.ipynb").read_text())
-    assert nb["cells"][1]["outputs"][0]["text"] == "hello\n"
+    assert "".join(nb["cells"][1]["outputs"][0]["text"]) == "hello\n"
     assert "papermill" not in nb["metadata"]
     assert read_glued(tiny_course / "notebooks" / "a_ok.ipynb")["name"] == "quick"
