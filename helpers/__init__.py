@@ -2,7 +2,9 @@
 
 Each module is introduced by a notebook, named in its docstring:
 
-* ``profiles``, ``env``, ``paths``, ``hardware``, ``notebook``, ``runner``: ``00_setup``.
+* ``profiles``, ``env``, ``paths``, ``hardware``, ``notebook``, ``runner``: ``00_setup``;
+* ``data`` (the dataset registry and loaders), ``crawl``: ``01_data_collection``;
+* ``clean``: ``02_data_cleaning``.
 
 Import the modules you need, e.g. ``from helpers import env, profiles``.
 """

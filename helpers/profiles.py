@@ -57,6 +57,8 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                         "bandwidth_mib": 64,
                         "bandwidth_repeats": 5,
                     },
+                    "collection": {"crawl_items": 24, "min_interval_s": 0.02},
+                    "cleaning": {"n_images": 3000, "n_texts": 3000, "flip_fraction": 0.06},
                 }
             ),
         ),
@@ -71,6 +73,8 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                         "bandwidth_mib": 1024,
                         "bandwidth_repeats": 20,
                     },
+                    "collection": {"crawl_items": 120, "min_interval_s": 0.2},
+                    "cleaning": {"n_images": 12000, "n_texts": 12000, "flip_fraction": 0.06},
                 }
             ),
         ),

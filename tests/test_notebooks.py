@@ -18,6 +18,18 @@ REQUIRED = {
         "setup_matmul_tflops": (1e-4, 3000.0),
         "setup_matmul_precision": {"fp32", "tf32", "bf16"},
     },
+    "01_data_collection": {
+        # 24 catalog items: 2 disallowed by robots.txt, 1 with a stale checksum
+        "collect_n_images": (21, 21),
+        "collect_n_texts": (12_000, 13_500),  # ~12,750 after the documented cleaning
+    },
+    "02_data_cleaning": {
+        "clean_dup_recall": (0.95, 1.0),
+        "clean_label_issue_recall": (0.80, 1.0),
+        "clean_label_issue_precision": (0.70, 1.0),
+        "clean_rows_before": (3170, 3170),  # 3,000 clean + 170 injected records
+        "clean_rows_after": (2600, 2900),  # less 16 broken, ~120 copies, ~30 leaks, ~200 flagged
+    },
 }
 # Checked only when present (e.g. utilization exists only where the device's peak is known).
 OPTIONAL = {
