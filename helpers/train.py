@@ -1,0 +1,346 @@
+"""One readable fit/evaluate loop for classification, reused by every training chapter.
+
+Introduced in ``notebooks/03_cnn_training.ipynb``.
+
+``fit`` handles device placement, mixed precision on CUDA (bf16 where supported, else fp16
+with a GradScaler), optional channels_last and ``torch.compile``, gradient clipping, LR
+schedulers stepped per batch or per epoch, metric history (loss, accuracy, samples/s),
+early stopping, tqdm progress and minimal callbacks. It writes a checkpoint atomically
+after every epoch (model, optimizer, scheduler, scaler, RNG states, epoch, history), and
+``resume=True`` continues from the last one. Every ``torch.load`` uses ``weights_only=True``.
+
+A callback is any callable ``callback(epoch, history, net)``; returning ``True`` stops
+training after that epoch. Bad input (an empty loader, labels out of range, a model whose
+output does not fit the loss) raises a ``ValueError`` naming the problem before training.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+__all__ = ["TensorLoader", "random_crop_flip", "fit", "evaluate", "predict",
+           "check_batch", "amp_dtype", "CHECKPOINT_NAME"]
+
+CHECKPOINT_NAME = "last.pt"
+Callback = Callable[[int, list[dict[str, float]], nn.Module], bool | None]
+
+
+class TensorLoader:
+    """Batches from tensors already in memory (or on the GPU): no workers, no per-item copies.
+
+    Much faster than a ``DataLoader`` over a ``TensorDataset`` for small images, and safe in
+    notebooks on every OS (no worker processes). ``transform`` runs on each whole batch (e.g.
+    ``random_crop_flip``). The shuffle order comes from ``generator``, whose state the
+    training loop saves in checkpoints, so a resumed run sees the same batches.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = False,
+                 transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+                 seed: int = 0, drop_last: bool = False) -> None:
+        if len(x) != len(y):
+            raise ValueError(f"x has {len(x)} rows but y has {len(y)}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.shuffle, self.transform, self.drop_last = shuffle, transform, drop_last
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        n = len(self.x) // self.batch_size if self.drop_last else math.ceil(len(self.x) / self.batch_size)
+        return n
+
+    def __iter__(self):
+        n = len(self.x)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        order = order.to(self.x.device)
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            xb = self.x[idx]
+            if self.transform is not None:
+                xb = self.transform(xb, self.generator)
+            yield xb, self.y[idx]
+
+
+def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Batch augmentation on the device: random crop after reflect-padding, random h-flip."""
+    n, _, h, w = x.shape
+    padded = nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).tolist()
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).tolist()
+    flip = torch.rand(n, generator=generator) < 0.5
+    out = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+    return torch.where(flip.to(x.device)[:, None, None, None], out.flip(3), out)
+
+
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``device``: bf16 on CUDA where supported, else fp16; CPU: none."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _first_batch(loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
+    try:
+        length = len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        length = None
+    if length == 0:
+        raise ValueError("the training loader is empty: check the dataset, its filter, and "
+                         "batch_size/drop_last")
+    for batch in loader:
+        if not (isinstance(batch, Sequence) and len(batch) == 2):
+            raise ValueError("each batch must be a pair (inputs, labels)")
+        return batch[0], batch[1]
+    raise ValueError("the training loader is empty: check the dataset, its filter, and "
+                     "batch_size/drop_last")
+
+
+def _all_labels(loader: Any) -> torch.Tensor | None:
+    """Every label of a loader when that is cheap to get (without iterating it), else None."""
+    if isinstance(loader, TensorLoader):
+        return loader.y
+    dataset = getattr(loader, "dataset", None)
+    if hasattr(dataset, "tensors"):  # TensorDataset
+        return dataset.tensors[-1]
+    targets = getattr(dataset, "targets", None)  # torchvision datasets
+    return torch.as_tensor(targets) if targets is not None else None
+
+
+def check_batch(net: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> int:
+    """Fail early, with the reason, if ``net`` and a batch do not fit a classification loss.
+
+    Returns the number of classes the model predicts.
+    """
+    if y.dtype not in (torch.int64, torch.int32, torch.uint8, torch.int16):
+        raise ValueError(f"labels must be integer class indices, got dtype {y.dtype}")
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        out = net(x[:2].to(device))
+    net.train(was_training)
+    if out.ndim != 2 or out.shape[0] != min(2, len(x)):
+        raise ValueError(f"the model returns shape {tuple(out.shape)} for a batch of "
+                         f"{min(2, len(x))}; a classifier must return [batch, num_classes]")
+    num_classes = out.shape[1]
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or high >= num_classes:
+        raise ValueError(f"labels range over [{low}, {high}] but the model predicts "
+                         f"{num_classes} classes (valid labels: 0..{num_classes - 1})")
+    return num_classes
+
+
+def _rng_state(loader: Any) -> dict[str, Any]:
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    mt = np.random.get_state()
+    state["numpy"] = {"keys": torch.from_numpy(mt[1].astype(np.int64)), "pos": int(mt[2]),
+                      "has_gauss": int(mt[3]), "gauss": float(mt[4])}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    gen = getattr(loader, "generator", None)
+    if gen is not None:
+        state["loader"] = gen.get_state()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], loader: Any) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    gen = getattr(loader, "generator", None)
+    if gen is not None and "loader" in state:
+        gen.set_state(state["loader"])
+
+
+def _save_atomic(obj: dict[str, Any], path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # readers see the old file or the new one, never half of one
+
+
+def evaluate(net: nn.Module, loader: Iterable, device: torch.device | str | None = None,
+             loss_fn: nn.Module | None = None) -> dict[str, float]:
+    """Mean loss and accuracy of ``net`` over ``loader`` (no gradients, eval mode)."""
+    device = torch.device(device) if device is not None else next(net.parameters()).device
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    dtype = amp_dtype(device)
+    net.eval()
+    total, correct, loss_sum = 0, 0, 0.0
+    with torch.no_grad():
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype) if dtype else nullcontext():
+                out = net(x)
+            loss_sum += float(loss_fn(out.float(), y)) * len(y)
+            correct += int((out.argmax(1) == y).sum())
+            total += len(y)
+    if total == 0:
+        raise ValueError("the evaluation loader is empty")
+    return {"loss": loss_sum / total, "acc": correct / total}
+
+
+def predict(net: nn.Module, loader: Iterable, device: torch.device | str | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and labels for every batch of ``loader``, on the CPU."""
+    device = torch.device(device) if device is not None else next(net.parameters()).device
+    dtype = amp_dtype(device)
+    net.eval()
+    logits, labels = [], []
+    with torch.no_grad():
+        for x, y in loader:
+            with torch.autocast(device.type, dtype) if dtype else nullcontext():
+                logits.append(net(x.to(device)).float().cpu())
+            labels.append(y.cpu())
+    return torch.cat(logits), torch.cat(labels)
+
+
+def fit(
+    net: nn.Module,
+    train_loader: Iterable,
+    val_loader: Iterable | None = None,
+    *,
+    num_epochs: int,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module | None = None,
+    scheduler: Any = None,
+    scheduler_step: str = "epoch",
+    device: torch.device | str | None = None,
+    amp: bool = True,
+    channels_last: bool = False,
+    compile: bool = False,
+    grad_clip: float | None = None,
+    early_stopping_patience: int | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = True,
+) -> list[dict[str, float]]:
+    """Train ``net`` for ``num_epochs``; return the history, one dict per epoch.
+
+    Each history row holds ``epoch``, ``train_loss``, ``train_acc``, ``val_loss``,
+    ``val_acc`` (when ``val_loader`` is given), ``lr``, ``seconds`` and ``samples_per_s``.
+
+    Args:
+        scheduler_step: ``"batch"`` (e.g. OneCycleLR) or ``"epoch"`` (e.g. StepLR).
+        amp: autocast on CUDA (bf16, or fp16 with a GradScaler); ignored on the CPU.
+        early_stopping_patience: stop when ``val_loss`` has not improved for this many
+            epochs; the best weights are then restored.
+        checkpoint_dir: where ``last.pt`` is written after every epoch.
+        resume: continue from ``checkpoint_dir/last.pt`` if it exists (a finished run
+            returns its history without training again).
+    """
+    if scheduler_step not in ("batch", "epoch"):
+        raise ValueError(f"scheduler_step must be 'batch' or 'epoch', got {scheduler_step!r}")
+    if num_epochs < 1:
+        raise ValueError(f"num_epochs must be at least 1, got {num_epochs}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs a checkpoint_dir")
+    device = torch.device(device) if device is not None else next(net.parameters()).device
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    net.to(device)
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+    x0, y0 = _first_batch(train_loader)
+    labels = _all_labels(train_loader)  # check every label when cheap, else the first batch
+    check_batch(net, x0, y0 if labels is None else labels, device)
+
+    dtype = amp_dtype(device) if amp else None
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    step_net = torch.compile(net) if compile else net
+
+    history: list[dict[str, float]] = []
+    start_epoch, best_loss, best_state, bad_epochs = 0, math.inf, None, 0
+    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
+    if ckpt_path is not None:
+        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+    if resume and ckpt_path is not None and ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        net.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None and ckpt.get("scheduler") is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        _set_rng_state(ckpt["rng"], train_loader)
+        start_epoch, history = ckpt["epoch"], ckpt["history"]
+        best_loss, bad_epochs = ckpt["best_loss"], ckpt["bad_epochs"]
+        best_state = ckpt.get("best_model")
+        if ckpt.get("stopped"):
+            start_epoch = num_epochs  # early stopping had ended this run
+
+    epochs = tqdm(range(start_epoch, num_epochs), desc="epochs", disable=not progress,
+                  initial=start_epoch, total=num_epochs)
+    for epoch in epochs:
+        net.train()
+        started, seen, correct, loss_sum = time.perf_counter(), 0, 0, 0.0
+        for x, y in tqdm(train_loader, desc=f"epoch {epoch + 1}", leave=False,
+                         disable=not progress):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if channels_last and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype) if dtype else nullcontext():
+                out = step_net(x)
+                loss = loss_fn(out.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if grad_clip is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            if scheduler is not None and scheduler_step == "batch":
+                scheduler.step()
+            seen += len(y)
+            loss_sum += float(loss.detach()) * len(y)
+            correct += int((out.detach().argmax(1) == y).sum())
+        if scheduler is not None and scheduler_step == "epoch":
+            scheduler.step()
+        seconds = time.perf_counter() - started
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+               "lr": optimizer.param_groups[0]["lr"], "seconds": seconds,
+               "samples_per_s": seen / seconds}
+        if val_loader is not None:
+            val = evaluate(net, val_loader, device, loss_fn)
+            row.update(val_loss=val["loss"], val_acc=val["acc"])
+        history.append(row)
+        epochs.set_postfix({k: round(v, 4) for k, v in row.items() if k.startswith(("train", "val"))})
+
+        stop = False
+        if early_stopping_patience is not None and val_loader is not None:
+            if row["val_loss"] < best_loss:
+                best_loss, bad_epochs = row["val_loss"], 0
+                best_state = copy.deepcopy(net.state_dict())
+            else:
+                bad_epochs += 1
+                stop = bad_epochs >= early_stopping_patience
+        if ckpt_path is not None:
+            _save_atomic({
+                "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict(), "rng": _rng_state(train_loader),
+                "epoch": epoch + 1, "history": history, "best_loss": best_loss,
+                "bad_epochs": bad_epochs, "best_model": best_state, "stopped": stop,
+            }, ckpt_path)
+        for callback in callbacks:
+            stop = bool(callback(epoch + 1, history, net)) or stop
+        if stop:
+            break
+    if best_state is not None and early_stopping_patience is not None:
+        net.load_state_dict(best_state)
+    return history
