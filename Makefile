@@ -91,7 +91,7 @@ test: setup
 	$(MAKE) --no-print-directory lint unit notebooks nbval book-html PROFILE=quick
 
 lint:
-	$(VENV)/bin/ruff check helpers tests notebooks
+	$(VENV)/bin/ruff check helpers tests notebooks benchmarks
 
 unit:
 	$(PY) -m pytest tests -m "not notebook" --cov=helpers --cov-report=term-missing \

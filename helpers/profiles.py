@@ -59,6 +59,11 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                     },
                     "collection": {"crawl_items": 24, "min_interval_s": 0.02},
                     "cleaning": {"n_images": 3000, "n_texts": 3000, "flip_fraction": 0.06},
+                    "cnn": {"dataset": "fashion-mnist", "model": "small-cnn", "num_epochs": 3,
+                            "batch_size": 128, "lr": 5e-3, "optimizer": "adamw",
+                            "weight_decay": 1e-4, "label_smoothing": 0.0, "target_acc": 0.90,
+                            "transfer_backbone": "efficientnet-lite0", "transfer_per_class": 10,
+                            "transfer_test_size": 1000},
                 }
             ),
         ),
@@ -75,6 +80,13 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                     },
                     "collection": {"crawl_items": 120, "min_interval_s": 0.2},
                     "cleaning": {"n_images": 12000, "n_texts": 12000, "flip_fraction": 0.06},
+                    # The fast CIFAR-10 ResNet recipe: SGD+Nesterov, one-cycle LR, label
+                    # smoothing, crop+flip on the GPU, bf16 autocast (BN stays fp32).
+                    "cnn": {"dataset": "cifar-10", "model": "resnet9", "num_epochs": 24,
+                            "batch_size": 512, "lr": 0.4, "optimizer": "sgd",
+                            "weight_decay": 5e-4, "label_smoothing": 0.2, "target_acc": 0.94,
+                            "transfer_backbone": "resnet18", "transfer_per_class": 10,
+                            "transfer_test_size": 10000},
                 }
             ),
         ),

@@ -75,14 +75,21 @@ class TensorLoader:
 
 
 def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Batch augmentation on the device: random crop after reflect-padding, random h-flip."""
-    n, _, h, w = x.shape
+    """Batch augmentation on the device: random crop after reflect-padding, random h-flip.
+
+    One gather for the whole batch (no Python loop over images), so it is cheap on a GPU.
+    """
+    n, c, h, w = x.shape
     padded = nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).tolist()
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).tolist()
-    flip = torch.rand(n, generator=generator) < 0.5
-    out = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
-    return torch.where(flip.to(x.device)[:, None, None, None], out.flip(3), out)
+    dy = torch.randint(0, 2 * pad + 1, (n, 1), generator=generator).to(x.device)
+    dx = torch.randint(0, 2 * pad + 1, (n, 1), generator=generator).to(x.device)
+    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    rows = dy + torch.arange(h, device=x.device)  # [n, h]
+    cols = dx + torch.arange(w, device=x.device)  # [n, w]
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    idx_n = torch.arange(n, device=x.device)[:, None, None, None]
+    idx_c = torch.arange(c, device=x.device)[None, :, None, None]
+    return padded[idx_n, idx_c, rows[:, None, :, None], cols[:, None, None, :]]
 
 
 def amp_dtype(device: torch.device) -> torch.dtype | None:

@@ -33,3 +33,17 @@ def test_pretrained_features_are_pooled_mid_level_activations():
     net = models.transfer_model("efficientnet-lite0", num_classes=10)
     feats = models.pretrained_features(net, torch.zeros(3, 1, 28, 28), size=64)
     assert feats.shape == (3, 112 * 4)
+
+
+def test_pretrained_features_of_a_resnet(monkeypatch):
+    """The full profile's ResNet path, offline: same architecture, untrained weights."""
+    import torchvision
+
+    net = torchvision.models.resnet18(weights=None)
+    feats = models.pretrained_features(net, torch.rand(2, 3, 32, 32), size=64)
+    assert feats.shape == (2, 256 * 4)
+    monkeypatch.setattr(torchvision.models, "get_model",
+                        lambda name, weights: torchvision.models.resnet18(weights=None))
+    tl = models.transfer_model("resnet18", num_classes=7)
+    assert tl(torch.zeros(1, 3, 64, 64)).shape == (1, 7)
+    assert models.count_parameters(tl, trainable_only=True) == 512 * 7 + 7

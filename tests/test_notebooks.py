@@ -30,7 +30,16 @@ REQUIRED = {
         "clean_rows_before": (3170, 3170),  # 3,000 clean + 170 injected records
         "clean_rows_after": (2600, 2900),  # less 16 broken, ~120 copies, ~30 leaks, ~200 flagged
     },
+    "03_cnn_training": {
+        "cnn_test_acc": (0.90, 1.0),
+        "cnn_train_seconds": (0.1, 600.0),
+        "cnn_images_per_s": (100.0, 1e7),
+        "transfer_test_acc": (0.5, 1.0),
+        "scratch_test_acc": (0.3, 1.0),
+    },
 }
+# Orderings a correct run must show: (notebook, larger key, smaller key).
+GREATER = [("03_cnn_training", "transfer_test_acc", "scratch_test_acc")]
 # Checked only when present (e.g. utilization exists only where the device's peak is known).
 OPTIONAL = {
     "00_setup": {"setup_matmul_utilization": (0.005, 1.1)},
@@ -55,6 +64,9 @@ def test_every_toc_notebook_has_bands():
 @pytest.mark.notebook
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
 def test_notebook_runs_and_its_key_results_are_in_band(nb, executed_dir):
+    # conftest's autouse `course_home` gives each run a fresh DL_HANDBOOK_HOME, which the
+    # kernel inherits: no checkpoint or crawl from an earlier run is reused, so every
+    # notebook really trains and collects here.
     run = runner.execute_notebook(nb, executed_dir, "quick")
     glued = read_glued(executed_dir / nb.name)
     missing = set(REQUIRED[nb.stem]) - set(glued)
@@ -64,6 +76,9 @@ def test_notebook_runs_and_its_key_results_are_in_band(nb, executed_dir):
     for name, band in OPTIONAL.get(nb.stem, {}).items():
         if name in glued:
             _check(name, glued[name], band)
+    for name, larger, smaller in GREATER:
+        if name == nb.stem:
+            assert glued[larger] > glued[smaller], f"{larger}={glued[larger]} <= {smaller}={glued[smaller]}"
     print(f"{nb.stem}: {run.seconds:.1f} s", {k: glued[k] for k in sorted(glued)})
 
 

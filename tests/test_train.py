@@ -146,6 +146,14 @@ def test_tensor_loader_and_augmentation():
     a = train.random_crop_flip(imgs, torch.Generator().manual_seed(0), pad=2)
     b = train.random_crop_flip(imgs, torch.Generator().manual_seed(0), pad=2)
     assert a.shape == imgs.shape and torch.equal(a, b)
+    # each output is a crop of the padded image, possibly mirrored: check against a slow loop
+    g = torch.Generator().manual_seed(0)
+    dy, dx = torch.randint(0, 5, (2, 1), generator=g), torch.randint(0, 5, (2, 1), generator=g)
+    flip = torch.rand(2, generator=g) < 0.5
+    padded = torch.nn.functional.pad(imgs, (2, 2, 2, 2), mode="reflect")
+    for i in range(2):
+        crop = padded[i, :, dy[i, 0]:dy[i, 0] + 8, dx[i, 0]:dx[i, 0] + 8]
+        assert torch.equal(a[i], crop.flip(2) if flip[i] else crop)
     loader = train.TensorLoader(imgs, torch.tensor([0, 1]), 2, shuffle=True,
                                 transform=lambda xb, g: train.random_crop_flip(xb, g, 2))
     xb, _ = next(iter(loader))
