@@ -21,7 +21,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 __all__ = ["TensorLoader", "random_crop_flip", "fit", "evaluate", "predict",
-           "check_batch", "amp_dtype", "CHECKPOINT_NAME"]
+           "check_batch", "amp_dtype", "to_device", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "last.pt"
 Callback = Callable[[int, list[dict[str, float]], nn.Module], bool | None]
@@ -92,6 +92,21 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) 
     return padded[idx_n, idx_c, rows[:, None, :, None], cols[:, None, None, :]]
 
 
+def to_device(x: Any, device: torch.device) -> Any:
+    """Move a tensor, or a dict of tensors (a tokenized text batch), to ``device``."""
+    if isinstance(x, Mapping):
+        return {k: v.to(device, non_blocking=True) for k, v in x.items()}
+    return x.to(device, non_blocking=True)
+
+
+def _head(x: Any, n: int) -> Any:
+    return {k: v[:n] for k, v in x.items()} if isinstance(x, Mapping) else x[:n]
+
+
+def _batch_len(x: Any) -> int:
+    return len(next(iter(x.values()))) if isinstance(x, Mapping) else len(x)
+
+
 def amp_dtype(device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``device``: bf16 on CUDA where supported, else fp16; CPU: none."""
     if device.type != "cuda":
@@ -136,11 +151,12 @@ def check_batch(net: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.
     was_training = net.training
     net.eval()
     with torch.no_grad():
-        out = net(x[:2].to(device))
+        out = net(to_device(_head(x, 2), device))
     net.train(was_training)
-    if out.ndim != 2 or out.shape[0] != min(2, len(x)):
+    n = min(2, _batch_len(x))
+    if out.ndim != 2 or out.shape[0] != n:
         raise ValueError(f"the model returns shape {tuple(out.shape)} for a batch of "
-                         f"{min(2, len(x))}; a classifier must return [batch, num_classes]")
+                         f"{n}; a classifier must return [batch, num_classes]")
     num_classes = out.shape[1]
     low, high = int(y.min()), int(y.max())
     if low < 0 or high >= num_classes:
@@ -192,7 +208,7 @@ def evaluate(net: nn.Module, loader: Iterable, device: torch.device | str | None
     total, correct, loss_sum = 0, 0, 0.0
     with torch.no_grad():
         for x, y in loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x, y = to_device(x, device), y.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype) if dtype else nullcontext():
                 out = net(x)
             loss_sum += float(loss_fn(out.float(), y)) * len(y)
@@ -213,7 +229,7 @@ def predict(net: nn.Module, loader: Iterable, device: torch.device | str | None 
     with torch.no_grad():
         for x, y in loader:
             with torch.autocast(device.type, dtype) if dtype else nullcontext():
-                logits.append(net(x.to(device)).float().cpu())
+                logits.append(net(to_device(x, device)).float().cpu())
             labels.append(y.cpu())
     return torch.cat(logits), torch.cat(labels)
 
@@ -298,8 +314,8 @@ def fit(
         started, seen, correct, loss_sum = time.perf_counter(), 0, 0, 0.0
         for x, y in tqdm(train_loader, desc=f"epoch {epoch + 1}", leave=False,
                          disable=not progress):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if channels_last and x.ndim == 4:
+            x, y = to_device(x, device), y.to(device, non_blocking=True)
+            if channels_last and isinstance(x, torch.Tensor) and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype) if dtype else nullcontext():
                 out = step_net(x)
