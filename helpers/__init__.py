@@ -5,9 +5,23 @@ Each module is introduced by a notebook, named in its docstring:
 * ``profiles``, ``env``, ``paths``, ``hardware``, ``notebook``, ``runner``: ``00_setup``;
 * ``data`` (the dataset registry and loaders), ``crawl``: ``01_data_collection``;
 * ``clean``: ``02_data_cleaning``;
-* ``train`` (the shared training loop), ``models``: ``03_cnn_training``.
+* ``train`` (the shared training loop), ``models``: ``03_cnn_training``;
+* ``text``: ``04_bert_finetuning``.
 
 Import the modules you need, e.g. ``from helpers import env, profiles``.
 """
 
+import logging as _logging
+
 __version__ = "0.1.0"
+
+
+class _DropEnumNotice(_logging.Filter):
+    """torchao (imported by transformers) triggers two harmless deprecation notices from
+    torch's pytree registry on import; they name local paths and say nothing to a learner."""
+
+    def filter(self, record: _logging.LogRecord) -> bool:
+        return "register_constant() on Enum subclasses" not in record.getMessage()
+
+
+_logging.getLogger("torch.utils._pytree").addFilter(_DropEnumNotice())

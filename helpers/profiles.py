@@ -64,6 +64,11 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                             "weight_decay": 1e-4, "label_smoothing": 0.0, "target_acc": 0.90,
                             "transfer_backbone": "efficientnet-lite0", "transfer_per_class": 10,
                             "transfer_test_size": 1000},
+                    "bert": {"dataset": "rotten-tomatoes", "model": "minilm-l6",
+                             "n_train": 5000, "n_test": 1000, "max_length": 64,
+                             "batch_size": 32, "lr": 1.5e-4, "num_epochs": 1,
+                             "weight_decay": 0.01, "warmup_fraction": 0.1,
+                             "freeze_embeddings": True, "target_acc": 0.80},
                 }
             ),
         ),
@@ -87,6 +92,13 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                             "weight_decay": 5e-4, "label_smoothing": 0.2, "target_acc": 0.94,
                             "transfer_backbone": "resnet18", "transfer_per_class": 10,
                             "transfer_test_size": 10000},
+                    # The standard BERT recipe (Devlin et al.; the HF text-classification
+                    # example): 3 epochs, lr 2e-5, batch 32, 10% warmup then linear decay.
+                    "bert": {"dataset": "sst-2", "model": "bert-base-uncased",
+                             "n_train": 0, "n_test": 0, "max_length": 128,  # 0: all rows
+                             "batch_size": 32, "lr": 2e-5, "num_epochs": 3,
+                             "weight_decay": 0.01, "warmup_fraction": 0.1,
+                             "freeze_embeddings": False, "target_acc": 0.925},
                 }
             ),
         ),

@@ -37,9 +37,17 @@ REQUIRED = {
         "transfer_test_acc": (0.5, 1.0),
         "scratch_test_acc": (0.3, 1.0),
     },
+    "04_bert_finetuning": {
+        "bert_test_acc": (0.80, 1.0),
+        "bert_test_f1": (0.75, 1.0),
+        "baseline_test_acc": (0.6, 0.95),
+        "bert_train_seconds": (1.0, 1000.0),
+        "bert_ms_per_sentence": (0.1, 2000.0),
+    },
 }
 # Orderings a correct run must show: (notebook, larger key, smaller key).
-GREATER = [("03_cnn_training", "transfer_test_acc", "scratch_test_acc")]
+GREATER = [("03_cnn_training", "transfer_test_acc", "scratch_test_acc"),
+           ("04_bert_finetuning", "bert_test_acc", "baseline_test_acc")]
 # Checked only when present (e.g. utilization exists only where the device's peak is known).
 OPTIONAL = {
     "00_setup": {"setup_matmul_utilization": (0.005, 1.1)},
