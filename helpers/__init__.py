@@ -6,7 +6,8 @@ Each module is introduced by a notebook, named in its docstring:
 * ``data`` (the dataset registry and loaders), ``crawl``: ``01_data_collection``;
 * ``clean``: ``02_data_cleaning``;
 * ``train`` (the shared training loop), ``models``: ``03_cnn_training``;
-* ``text``: ``04_bert_finetuning``.
+* ``text``: ``04_bert_finetuning``;
+* ``tune``: ``05_hyperparameter_tuning``.
 
 Import the modules you need, e.g. ``from helpers import env, profiles``.
 """

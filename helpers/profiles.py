@@ -69,6 +69,10 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                              "batch_size": 32, "lr": 1.5e-4, "num_epochs": 1,
                              "weight_decay": 0.01, "warmup_fraction": 0.1,
                              "freeze_embeddings": True, "target_acc": 0.80},
+                    "tuning": {"n_train": 3000, "n_val": 1000, "num_epochs": 2,
+                               "grid_points": 3, "worker_trials": 3},
+                    "regularization": {"n_train": 1000, "n_val": 1000, "n_test": 2000,
+                                       "num_epochs": 20},
                 }
             ),
         ),
@@ -99,6 +103,10 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                              "batch_size": 32, "lr": 2e-5, "num_epochs": 3,
                              "weight_decay": 0.01, "warmup_fraction": 0.1,
                              "freeze_embeddings": False, "target_acc": 0.925},
+                    "tuning": {"n_train": 50000, "n_val": 10000, "num_epochs": 6,
+                               "grid_points": 5, "worker_trials": 10},
+                    "regularization": {"n_train": 5000, "n_val": 5000, "n_test": 10000,
+                                       "num_epochs": 40},
                 }
             ),
         ),

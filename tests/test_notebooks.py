@@ -44,10 +44,23 @@ REQUIRED = {
         "bert_train_seconds": (1.0, 1000.0),
         "bert_ms_per_sentence": (0.1, 2000.0),
     },
+    "05_hyperparameter_tuning": {
+        "tune_best_acc": (0.75, 1.0),
+        "tune_grid_best": (0.6, 1.0),
+        "tune_random_best": (0.6, 1.0),
+        "tune_tpe_best": (0.6, 1.0),
+        "tune_trials": (33, 33),  # every search ran its full budget: 3 x 9, plus 2 workers x 3
+    },
+    "06_regularization": {
+        "reg_baseline_gap": (0.02, 0.5),
+        "reg_best_gap": (0.0, 0.5),
+        "reg_best_test_acc": (0.7, 1.0),
+    },
 }
 # Orderings a correct run must show: (notebook, larger key, smaller key).
 GREATER = [("03_cnn_training", "transfer_test_acc", "scratch_test_acc"),
-           ("04_bert_finetuning", "bert_test_acc", "baseline_test_acc")]
+           ("04_bert_finetuning", "bert_test_acc", "baseline_test_acc"),
+           ("06_regularization", "reg_baseline_gap", "reg_best_gap")]
 # Checked only when present (e.g. utilization exists only where the device's peak is known).
 OPTIONAL = {
     "00_setup": {"setup_matmul_utilization": (0.005, 1.1)},

@@ -1,0 +1,200 @@
+"""Thin helpers around Optuna for the tuning chapter.
+
+Introduced in ``notebooks/05_hyperparameter_tuning.ipynb``.
+
+* ``storage_url``: a SQLite file in the course cache by default; PostgreSQL or MySQL URLs
+  when one machine is not enough. A bad URL is a clear error.
+* ``SearchSpace``: a validated description of what to tune; ``suggest`` draws a trial's
+  values, ``grid`` gives the grid for Optuna's ``GridSampler``.
+* ``FashionObjective``: the chapter-03 CNN on a Fashion-MNIST subset, trained with
+  ``helpers.train.fit``; reports validation accuracy per epoch so pruners can stop bad trials.
+* ``python -m helpers.tune worker ...``: one worker process of a shared study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import env, paths
+
+__all__ = ["storage_url", "SearchSpace", "FashionObjective", "run_worker", "main"]
+
+_BACKENDS = ("sqlite", "postgresql", "mysql")
+
+
+def storage_url(url: str | None = None, study: str = "course") -> str:
+    """An Optuna storage URL: ``url`` checked, or a SQLite file in the course cache.
+
+    Raises:
+        ValueError: ``url`` is not a database URL Optuna can use; the message shows the forms.
+    """
+    if url is None:
+        return f"sqlite:///{paths.cache_dir('optuna') / f'{study}.db'}"
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    forms = ("sqlite:///path/to/file.db, postgresql://user:password@host:5432/dbname, "
+             "mysql+pymysql://user:password@host/dbname")
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError as err:
+        raise ValueError(f"{url!r} is not a database URL; use one of: {forms}") from err
+    if backend not in _BACKENDS:
+        raise ValueError(f"storage backend {backend!r} is not supported for a shared study; "
+                         f"use one of: {forms}")
+    return url
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """What to tune: name -> ``("log", low, high)``, ``("float", low, high)``,
+    ``("int", low, high)`` or ``("cat", [choices])``."""
+
+    params: dict[str, tuple]
+
+    def __post_init__(self) -> None:
+        if not self.params:
+            raise ValueError("the search space is empty: give at least one parameter")
+        for name, spec in self.params.items():
+            kind = spec[0]
+            if kind == "cat":
+                if len(spec) != 2 or not list(spec[1]):
+                    raise ValueError(f"{name}: a categorical parameter needs a non-empty list "
+                                     f"of choices, got {spec!r}")
+            elif kind in ("log", "float", "int"):
+                low, high = spec[1], spec[2]
+                if not low <= high:
+                    raise ValueError(f"{name}: low {low} > high {high}: no valid values")
+                if kind == "log" and low <= 0:
+                    raise ValueError(f"{name}: a log-scale range needs low > 0, got {low}")
+            else:
+                raise ValueError(f"{name}: unknown kind {kind!r}; use log, float, int or cat")
+
+    def suggest(self, trial: Any) -> dict[str, Any]:
+        """Draw this trial's values."""
+        out = {}
+        for name, spec in self.params.items():
+            kind = spec[0]
+            if kind == "cat":
+                out[name] = trial.suggest_categorical(name, list(spec[1]))
+            elif kind == "int":
+                out[name] = trial.suggest_int(name, spec[1], spec[2])
+            else:
+                out[name] = trial.suggest_float(name, spec[1], spec[2], log=kind == "log")
+        return out
+
+    def grid(self, points: int) -> dict[str, list[Any]]:
+        """A grid with ``points`` values per numeric parameter (log-spaced for log ones)."""
+        grid: dict[str, list[Any]] = {}
+        for name, spec in self.params.items():
+            kind = spec[0]
+            if kind == "cat":
+                grid[name] = list(spec[1])
+            elif kind == "log":
+                grid[name] = [float(v) for v in np.geomspace(spec[1], spec[2], points)]
+            elif kind == "int":
+                grid[name] = sorted({int(round(v)) for v in np.linspace(spec[1], spec[2], points)})
+            else:
+                grid[name] = [float(v) for v in np.linspace(spec[1], spec[2], points)]
+        return grid
+
+
+class FashionObjective:
+    """Validation accuracy of the chapter-03 CNN on a Fashion-MNIST subset, for one trial.
+
+    The same seed gives the same data, initial weights and batch order, so retraining a
+    trial's parameters reproduces its accuracy.
+    """
+
+    def __init__(self, space: SearchSpace, n_train: int = 4000, n_val: int = 1000,
+                 num_epochs: int = 2, seed: int = 0, profile: str = "quick") -> None:
+        from .data import load_fashion_mnist
+
+        self.space, self.num_epochs, self.seed = space, num_epochs, seed
+        x, y = load_fashion_mnist("train", profile=profile)
+        rng = np.random.default_rng(seed)
+        idx = rng.choice(len(y), n_train + n_val, replace=False)
+        xt = torch.tensor(x[idx, None], dtype=torch.float32) / 255
+        xt = (xt - 0.286) / 0.353
+        yt = torch.tensor(y[idx])
+        self.x_train, self.y_train = xt[:n_train], yt[:n_train]
+        self.x_val, self.y_val = xt[n_train:], yt[n_train:]
+
+    def train_and_score(self, params: dict[str, Any], report=None) -> float:
+        """Train with ``params`` (lr, weight_decay, dropout, batch_size, width) and score."""
+        from .models import SmallCNN
+        from .train import TensorLoader, evaluate, fit
+
+        env.seed_everything(self.seed)
+        net = SmallCNN(width=int(params.get("width", 16)), dropout=params.get("dropout", 0.0))
+        loader = TensorLoader(self.x_train, self.y_train, int(params.get("batch_size", 64)),
+                              shuffle=True, seed=self.seed)
+        val = TensorLoader(self.x_val, self.y_val, 1000)
+        opt = torch.optim.AdamW(net.parameters(), lr=params["lr"],
+                                weight_decay=params.get("weight_decay", 0.0))
+        callbacks = [] if report is None else [lambda epoch, hist, _: report(epoch, hist)]
+        fit(net, loader, val, num_epochs=self.num_epochs, optimizer=opt, device="cpu",
+            progress=False, callbacks=callbacks)
+        acc = evaluate(net, val, "cpu")["acc"]
+        return acc if math.isfinite(acc) else 0.0
+
+    def __call__(self, trial: Any) -> float:
+        import optuna
+
+        params = self.space.suggest(trial)
+
+        def report(epoch: int, history: list[dict[str, float]]) -> None:
+            trial.report(history[-1]["val_acc"], epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        return self.train_and_score(params, report)
+
+
+def run_worker(storage: str, study_name: str, n_trials: int, worker: int,
+               n_train: int = 4000, seed: int = 0) -> None:
+    """One worker of a shared study: loads it from ``storage`` and runs ``n_trials`` trials."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=study_name, storage=storage_url(storage),
+                              sampler=optuna.samplers.TPESampler(seed=seed + worker))
+    objective = FashionObjective(DEFAULT_SPACE, n_train=n_train, seed=seed)
+
+    def tagged(trial: Any) -> float:
+        trial.set_user_attr("worker", worker)
+        return objective(trial)
+
+    study.optimize(tagged, n_trials=n_trials)
+
+
+DEFAULT_SPACE = SearchSpace({"lr": ("log", 1e-4, 3e-2), "weight_decay": ("log", 1e-6, 1e-1),
+                             "dropout": ("float", 0.0, 0.5)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m helpers.tune worker --storage URL --study NAME --trials N --worker K``."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.tune")
+    parser.add_argument("command", choices=["worker"])
+    parser.add_argument("--storage", required=True)
+    parser.add_argument("--study", required=True)
+    parser.add_argument("--trials", type=int, required=True)
+    parser.add_argument("--worker", type=int, default=0)
+    parser.add_argument("--n-train", type=int, default=4000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    run_worker(args.storage, args.study, args.trials, args.worker, args.n_train, args.seed)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,80 @@
+import os
+import subprocess
+import sys
+
+import optuna
+import pytest
+
+from helpers import tune
+
+TINY = {"n_train": 400, "n_val": 200, "num_epochs": 1}
+
+
+def test_storage_url_default_and_validation(course_home):
+    assert tune.storage_url(study="s") == f"sqlite:///{course_home / 'cache' / 'optuna' / 's.db'}"
+    for ok in ("sqlite:///x.db", "postgresql://u:p@db:5432/optuna", "mysql+pymysql://u:p@h/o"):
+        assert tune.storage_url(ok) == ok
+    with pytest.raises(ValueError, match="not a database URL.*postgresql://"):
+        tune.storage_url("my-database")
+    with pytest.raises(ValueError, match="backend 'oracle' is not supported"):
+        tune.storage_url("oracle://u:p@h/db")
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({}, "search space is empty"),
+    ({"lr": ("log", 1e-2, 1e-3)}, "low 0.01 > high 0.001: no valid values"),
+    ({"act": ("cat", [])}, "non-empty list of choices"),
+    ({"lr": ("log", 0.0, 1.0)}, "needs low > 0"),
+    ({"lr": ("exp", 1, 2)}, "unknown kind 'exp'"),
+])
+def test_search_space_rejects_spaces_with_no_valid_values(params, message):
+    with pytest.raises(ValueError, match=message):
+        tune.SearchSpace(params)
+
+
+def test_search_space_suggest_and_grid():
+    space = tune.SearchSpace({"lr": ("log", 1e-4, 1e-2), "d": ("float", 0.0, 0.5),
+                              "w": ("int", 8, 32), "opt": ("cat", ["adam", "sgd"])})
+    fixed = optuna.trial.FixedTrial({"lr": 1e-3, "d": 0.1, "w": 16, "opt": "sgd"})
+    assert space.suggest(fixed) == {"lr": 1e-3, "d": 0.1, "w": 16, "opt": "sgd"}
+    grid = space.grid(3)
+    assert grid["lr"] == pytest.approx([1e-4, 1e-3, 1e-2])
+    assert grid["d"] == [0.0, 0.25, 0.5] and grid["w"] == [8, 20, 32] and grid["opt"] == ["adam", "sgd"]
+
+
+def test_retraining_the_best_trial_reproduces_its_accuracy(course_home):
+    objective = tune.FashionObjective(tune.DEFAULT_SPACE, **TINY, seed=3)
+    study = optuna.create_study(direction="maximize", storage=tune.storage_url(study="repro"),
+                                sampler=optuna.samplers.TPESampler(seed=0))
+    study.optimize(objective, n_trials=3)
+    again = objective.train_and_score(study.best_trial.params)
+    assert abs(again - study.best_value) <= 0.01
+
+
+def test_pruned_trials_are_recorded():
+    objective = tune.FashionObjective(tune.DEFAULT_SPACE, n_train=300, n_val=100, num_epochs=2)
+
+    class AlwaysPrune(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return True
+
+    study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
+    study.optimize(objective, n_trials=2)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.PRUNED] * 2
+
+
+def test_two_worker_processes_share_one_study(course_home):
+    storage = tune.storage_url(study="shared")
+    optuna.create_study(study_name="shared", storage=storage, direction="maximize")
+    cmd = [sys.executable, "-m", "helpers.tune", "worker", "--storage", storage,
+           "--study", "shared", "--trials", "2", "--n-train", "300"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([*cmd, "--worker", str(k)], env=env) for k in (0, 1)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    trials = optuna.load_study(study_name="shared", storage=storage).trials
+    assert len(trials) == 4
+    assert sorted(t.user_attrs["worker"] for t in trials) == [0, 0, 1, 1]
+    # the CLI entry point, in this process
+    assert tune.main(["worker", "--storage", storage, "--study", "shared", "--trials", "1",
+                      "--n-train", "300", "--worker", "2"]) == 0
+    assert len(optuna.load_study(study_name="shared", storage=storage).trials) == 5
