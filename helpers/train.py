@@ -2,12 +2,18 @@
 
 Introduced in ``notebooks/03_cnn_training.ipynb``.
 
-``fit`` handles device placement, mixed precision on CUDA (bf16 where supported, else fp16
-with a GradScaler), optional channels_last and ``torch.compile``, gradient clipping, LR
-schedulers stepped per batch or per epoch, metric history (loss, accuracy, samples/s),
+``fit`` handles device placement, mixed precision on CUDA (bf16 on compute capability 8.0+,
+else fp16 with a GradScaler), optional channels_last and ``torch.compile``, gradient clipping,
+LR schedulers stepped per batch or per epoch, metric history (loss, accuracy, samples/s),
 early stopping, tqdm progress and minimal callbacks. It writes a checkpoint atomically
-after every epoch (model, optimizer, scheduler, scaler, RNG states, epoch, history), and
-``resume=True`` continues from the last one. Every ``torch.load`` uses ``weights_only=True``.
+after every epoch (model, optimizer, scheduler, scaler, RNG states, epoch, history, run key),
+and ``resume=True`` continues from the last one, on any device: checkpoints are loaded to the
+CPU first (with ``weights_only=True``), then the model and optimizer state go to the device.
+
+A run is named by ``run_key(config, code)``: a hash of its whole configuration plus the
+training code, so a checkpoint is never reused by another configuration or older code
+(``CheckpointMismatchError``). A non-finite loss stops training with ``DivergenceError``
+before anything is saved, so the last good checkpoint survives.
 
 A callback is any callable ``callback(epoch, history, net)``; returning ``True`` stops
 training after that epoch. Bad input (an empty loader, labels out of range, a model whose
@@ -17,13 +23,18 @@ output does not fit the loss) raises a ``ValueError`` naming the problem before 
 from __future__ import annotations
 
 import copy
+import hashlib
+import inspect
+import json
 import math
 import os
 import random
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -32,10 +43,99 @@ from torch import nn
 from tqdm.auto import tqdm
 
 __all__ = ["TensorLoader", "random_crop_flip", "fit", "evaluate", "predict",
-           "check_batch", "amp_dtype", "to_device", "CHECKPOINT_NAME"]
+           "check_batch", "amp_dtype", "to_device", "CHECKPOINT_NAME", "History",
+           "run_key", "code_version", "fingerprint", "DivergenceError",
+           "CheckpointMismatchError", "FIT_LOG_ENV"]
 
 CHECKPOINT_NAME = "last.pt"
+# When set, every ``fit`` call appends one JSON line here: trained, resumed or reused.
+# ``helpers.runner`` sets it for each notebook it executes, for its time table.
+FIT_LOG_ENV = "DL_HANDBOOK_FIT_LOG"
 Callback = Callable[[int, list[dict[str, float]], nn.Module], bool | None]
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite loss or weights; nothing from that epoch was saved."""
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint was written by another run (configuration or training code) than this one."""
+
+
+class History(list):
+    """What ``fit`` returns: one dict per epoch (a plain list), plus how this call got them.
+
+    ``status`` is ``"trained"`` (from scratch), ``"resumed"`` (from a checkpoint that held
+    ``resumed_from`` epochs) or ``"reused"`` (a finished checkpoint: nothing was trained).
+    """
+
+    def __init__(self, rows: Iterable[dict[str, float]] = (), status: str = "trained",
+                 resumed_from: int = 0) -> None:
+        super().__init__(rows)
+        self.status, self.resumed_from = status, resumed_from
+
+    def summary(self) -> str:
+        """One line for a notebook: what this call trained."""
+        if self.status == "reused":
+            return f"reused a finished checkpoint ({len(self)} epochs): nothing was trained"
+        if self.status == "resumed":
+            return (f"resumed from epoch {self.resumed_from}: trained epochs "
+                    f"{self.resumed_from + 1}-{len(self)}")
+        return f"trained from scratch: {len(self)} epochs"
+
+
+def _plain(value: Any, where: str = "config") -> Any:
+    """``value`` as JSON-ready plain data, so its hash is stable across runs and machines."""
+    if isinstance(value, SimpleNamespace):
+        value = vars(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, torch.device | torch.dtype | Path):
+        return str(value)
+    raise TypeError(f"{where} is a {type(value).__name__}; a run configuration holds numbers, "
+                    "strings, lists and dicts. For data, put train.fingerprint(data) in it.")
+
+
+def code_version(*modules: ModuleType) -> str:
+    """A short hash of the training code: this module, ``modules`` and torch's version."""
+    digest = hashlib.sha256(torch.__version__.encode())
+    for module in (sys.modules[__name__], *modules):
+        digest.update(Path(inspect.getsourcefile(module) or "").read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def run_key(config: Mapping[str, Any] | SimpleNamespace, code: Sequence[ModuleType] = ()) -> str:
+    """A short hash naming one training run: its whole configuration plus the code version.
+
+    Put everything that shapes the result in ``config`` (model, data subset, optimizer,
+    schedule, seed, profile); ``code`` lists the modules beyond this one that build the
+    model (e.g. ``helpers.models``). Use the key as the checkpoint folder's name and pass
+    it to ``fit(run_key=...)``: change one hyperparameter, or the code, and the run starts
+    from scratch in a new folder instead of silently reusing another run's checkpoint.
+    """
+    blob = json.dumps({"config": _plain(config), "code": code_version(*code)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short hash of data (tensors, arrays, lists of texts or labels) for a run's config."""
+    digest = hashlib.blake2b(digest_size=8)
+    for part in parts:
+        if isinstance(part, torch.Tensor):
+            part = part.detach().cpu().contiguous().numpy()
+        arr = np.asarray(part)
+        digest.update(f"{arr.shape}{arr.dtype}".encode())
+        if arr.dtype == object:
+            digest.update("\x1f".join(map(str, arr.ravel())).encode())
+        else:
+            digest.update(np.ascontiguousarray(arr).tobytes())
+    return digest.hexdigest()
 
 
 class TensorLoader:
@@ -108,10 +208,16 @@ def _batch_len(x: Any) -> int:
 
 
 def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``device``: bf16 on CUDA where supported, else fp16; CPU: none."""
+    """The autocast dtype for ``device``: on CUDA, bf16 from compute capability 8.0 (Ampere)
+    on, else fp16 (with a GradScaler in ``fit``); elsewhere none.
+
+    ``torch.cuda.is_bf16_supported()`` is True on a T4 (7.5, Colab's free GPU) because bf16
+    is *emulated* there, slowly; its tensor cores run fp16, so that is what it gets.
+    """
     if device.type != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 else torch.float16
 
 
 def _first_batch(loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
@@ -165,13 +271,21 @@ def check_batch(net: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.
     return num_classes
 
 
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
 def _rng_state(loader: Any) -> dict[str, Any]:
+    """Every random-number generator a run draws from; all states are CPU ByteTensors."""
     state = {"python": random.getstate(), "torch": torch.get_rng_state()}
     mt = np.random.get_state()
     state["numpy"] = {"keys": torch.from_numpy(mt[1].astype(np.int64)), "pos": int(mt[2]),
                       "has_gauss": int(mt[3]), "gauss": float(mt[4])}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
+    if _mps_available():
+        state["mps"] = torch.mps.get_rng_state()
     gen = getattr(loader, "generator", None)
     if gen is not None:
         state["loader"] = gen.get_state()
@@ -179,6 +293,7 @@ def _rng_state(loader: Any) -> dict[str, Any]:
 
 
 def _set_rng_state(state: dict[str, Any], loader: Any) -> None:
+    """Restore what ``_rng_state`` saved, for the devices this machine has."""
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     torch.set_rng_state(state["torch"])
@@ -186,10 +301,58 @@ def _set_rng_state(state: dict[str, Any], loader: Any) -> None:
     np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"],
                          n["has_gauss"], n["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        for index, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, index)
+    if "mps" in state and _mps_available():
+        torch.mps.set_rng_state(state["mps"])
     gen = getattr(loader, "generator", None)
     if gen is not None and "loader" in state:
         gen.set_state(state["loader"])
+
+
+def _restore(ckpt_path: Path, run_key: str | None, net: nn.Module,
+             optimizer: torch.optim.Optimizer, scheduler: Any, scaler: torch.amp.GradScaler,
+             loader: Any) -> dict[str, Any]:
+    """Load a checkpoint to the CPU, check its run key, and restore it into the live objects.
+
+    Loading to the CPU first matters on a GPU: ``map_location="cuda"`` would move the saved
+    RNG states there too, and ``torch.set_rng_state`` accepts CPU tensors only. The model's
+    and optimizer's ``load_state_dict`` copy their tensors to the parameters' device.
+    """
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    if ckpt.get("run_key") != run_key:
+        raise CheckpointMismatchError(
+            f"{ckpt_path} was written by run {ckpt.get('run_key')!r}, but this is run "
+            f"{run_key!r}: its configuration or training code differs, so its weights do not "
+            "belong to this run. Give each run its own folder, "
+            "paths.checkpoint_dir(..., train.run_key(config)), or delete this one to start over.")
+    net.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if scheduler is not None and ckpt.get("scheduler") is not None:
+        scheduler.load_state_dict(ckpt["scheduler"])
+    if scaler.is_enabled() and ckpt.get("scaler"):  # empty when saved without fp16
+        scaler.load_state_dict(ckpt["scaler"])
+    _set_rng_state(ckpt["rng"], loader)
+    return ckpt
+
+
+def _log_fit(history: History, checkpoint_dir: Path | None, key: str | None) -> None:
+    log = os.environ.get(FIT_LOG_ENV)
+    if not log:
+        return
+    record = {"status": history.status, "resumed_from": history.resumed_from,
+              "run_key": key, "checkpoint": checkpoint_dir.name if checkpoint_dir else None}
+    with open(log, "a", encoding="utf-8") as handle:  # one short line: appends do not interleave
+        handle.write(json.dumps(record) + "\n")
+
+
+def _check_finite(net: nn.Module, row: dict[str, float], epoch: int) -> None:
+    bad = [name for name, p in net.named_parameters() if not torch.isfinite(p).all()]
+    if bad or not math.isfinite(row.get("val_loss", 0.0)):
+        what = f"weights {bad[:3]}" if bad else f"validation loss {row['val_loss']}"
+        raise DivergenceError(f"training diverged in epoch {epoch}: non-finite {what}. The "
+                              "checkpoint of the previous epoch was kept. Lower the learning "
+                              "rate or clip gradients (grad_clip=1.0).")
 
 
 def _save_atomic(obj: dict[str, Any], path: Path) -> None:
@@ -252,9 +415,10 @@ def fit(
     early_stopping_patience: int | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
+    run_key: str | None = None,
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
-) -> list[dict[str, float]]:
+) -> History:
     """Train ``net`` for ``num_epochs``; return the history, one dict per epoch.
 
     Each history row holds ``epoch``, ``train_loss``, ``train_acc``, ``val_loss``,
@@ -262,12 +426,23 @@ def fit(
 
     Args:
         scheduler_step: ``"batch"`` (e.g. OneCycleLR) or ``"epoch"`` (e.g. StepLR).
-        amp: autocast on CUDA (bf16, or fp16 with a GradScaler); ignored on the CPU.
+        amp: autocast on CUDA (bf16 on compute capability 8.0+, else fp16 with a
+            GradScaler); ignored on the CPU.
         early_stopping_patience: stop when ``val_loss`` has not improved for this many
             epochs; the best weights are then restored.
         checkpoint_dir: where ``last.pt`` is written after every epoch.
         resume: continue from ``checkpoint_dir/last.pt`` if it exists (a finished run
             returns its history without training again).
+        run_key: the run's name, ``run_key(config, code)``; saved in every checkpoint, and
+            a checkpoint with another key raises ``CheckpointMismatchError`` on resume.
+
+    The returned ``History`` says whether this call trained, resumed or reused a finished
+    run; with a ``checkpoint_dir`` it is also printed.
+
+    Raises:
+        DivergenceError: a non-finite loss (named with its epoch and step, and the last
+            finite loss) or non-finite weights. That epoch is not saved.
+        CheckpointMismatchError: see ``run_key``.
     """
     if scheduler_step not in ("batch", "epoch"):
         raise ValueError(f"scheduler_step must be 'batch' or 'epoch', got {scheduler_step!r}")
@@ -288,38 +463,58 @@ def fit(
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     step_net = torch.compile(net) if compile else net
 
-    history: list[dict[str, float]] = []
+    history = History()
     start_epoch, best_loss, best_state, bad_epochs = 0, math.inf, None, 0
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
     if ckpt_path is not None:
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)
     if resume and ckpt_path is not None and ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
-        net.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scheduler is not None and ckpt.get("scheduler") is not None:
-            scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        _set_rng_state(ckpt["rng"], train_loader)
-        start_epoch, history = ckpt["epoch"], ckpt["history"]
+        ckpt = _restore(ckpt_path, run_key, net, optimizer, scheduler, scaler, train_loader)
+        start_epoch, history = ckpt["epoch"], History(ckpt["history"])
         best_loss, bad_epochs = ckpt["best_loss"], ckpt["bad_epochs"]
         best_state = ckpt.get("best_model")
         if ckpt.get("stopped"):
             start_epoch = num_epochs  # early stopping had ended this run
+        history.status = "reused" if start_epoch >= num_epochs else "resumed"
+        history.resumed_from = start_epoch
+    if ckpt_path is not None:
+        plan = {"trained": f"no checkpoint yet: training {num_epochs} epochs from scratch",
+                "resumed": f"resuming from epoch {start_epoch} of {num_epochs}",
+                "reused": f"finished run found ({len(history)} epochs): nothing to train"}
+        print(f"checkpoint {ckpt_path.parent.name}: {plan[history.status]}", flush=True)
+    _log_fit(history, ckpt_path.parent if ckpt_path else None, run_key)
+    try:
+        steps = len(train_loader)  # type: ignore[arg-type]
+    except TypeError:
+        steps = None
+    last_finite: tuple[float, int, int] | None = None
 
     epochs = tqdm(range(start_epoch, num_epochs), desc="epochs", disable=not progress,
                   initial=start_epoch, total=num_epochs)
     for epoch in epochs:
         net.train()
         started, seen, correct, loss_sum = time.perf_counter(), 0, 0, 0.0
-        for x, y in tqdm(train_loader, desc=f"epoch {epoch + 1}", leave=False,
-                         disable=not progress):
+        for step, (x, y) in enumerate(tqdm(train_loader, desc=f"epoch {epoch + 1}",
+                                           leave=False, disable=not progress)):
             x, y = to_device(x, device), y.to(device, non_blocking=True)
             if channels_last and isinstance(x, torch.Tensor) and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype) if dtype else nullcontext():
                 out = step_net(x)
                 loss = loss_fn(out.float(), y)
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):  # stop before the step writes NaN weights
+                last = ("no finite loss before it" if last_finite is None else
+                        f"last finite loss {last_finite[0]:.4f} (epoch {last_finite[1]}, "
+                        f"step {last_finite[2]})")
+                kept = (f"a checkpoint still holds epoch {epoch}" if epoch and ckpt_path
+                        else "nothing was saved")
+                raise DivergenceError(
+                    f"the loss is {loss_value} at epoch {epoch + 1}, step {step + 1} of "
+                    f"{steps if steps is not None else '?'}; {last}. Training stopped and "
+                    f"{kept}. Lower the learning rate, clip gradients (grad_clip=1.0), or "
+                    "look for NaN or inf in the inputs.")
+            last_finite = (loss_value, epoch + 1, step + 1)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if grad_clip is not None:
@@ -330,7 +525,7 @@ def fit(
             if scheduler is not None and scheduler_step == "batch":
                 scheduler.step()
             seen += len(y)
-            loss_sum += float(loss.detach()) * len(y)
+            loss_sum += loss_value * len(y)
             correct += int((out.detach().argmax(1) == y).sum())
         if scheduler is not None and scheduler_step == "epoch":
             scheduler.step()
@@ -341,6 +536,7 @@ def fit(
         if val_loader is not None:
             val = evaluate(net, val_loader, device, loss_fn)
             row.update(val_loss=val["loss"], val_acc=val["acc"])
+        _check_finite(net, row, epoch + 1)
         history.append(row)
         epochs.set_postfix({k: round(v, 4) for k, v in row.items() if k.startswith(("train", "val"))})
 
@@ -357,8 +553,9 @@ def fit(
                 "model": net.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "scaler": scaler.state_dict(), "rng": _rng_state(train_loader),
-                "epoch": epoch + 1, "history": history, "best_loss": best_loss,
+                "epoch": epoch + 1, "history": list(history), "best_loss": best_loss,
                 "bad_epochs": bad_epochs, "best_model": best_state, "stopped": stop,
+                "run_key": run_key,
             }, ckpt_path)
         for callback in callbacks:
             stop = bool(callback(epoch + 1, history, net)) or stop

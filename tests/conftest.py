@@ -1,12 +1,27 @@
-"""Shared fixtures: tiny notebooks for the runner, and an isolated course root."""
+"""Shared fixtures: tiny notebooks for the runner, an isolated course root, a scripted server."""
 
 from __future__ import annotations
 
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` need a CUDA GPU: without one they are skipped, with the reason."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (on a GPU machine: pytest -m cuda)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
 
 
 def pytest_addoption(parser):
@@ -67,3 +82,72 @@ def pytest_terminal_summary(terminalreporter, config):
     if (out / TIMINGS_FILE).is_file() and config.getoption("-m") == "notebook":
         terminalreporter.write_sep("=", "notebook wall time (quick profile)")
         terminalreporter.write_line(format_time_table(out))
+
+
+class ScriptedServer:
+    """An HTTP server on 127.0.0.1 serving ``files`` (path -> bytes).
+
+    ``plan[path]`` scripts the fate of each successive request for ``path``; once the list
+    is used up, requests succeed. Fates: ``"ok"``, ``"404"``, ``"500"``, ``"503"``,
+    ``"429:N"`` (Too Many Requests with ``Retry-After: N``), ``"slow:S"`` (answer after S
+    seconds) and ``"cut"`` (the connection drops halfway through the body).
+    """
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.plan: dict[str, list[str]] = {}
+        self.requests: list[str] = []
+        self.times: list[float] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_GET(self):
+                outer.requests.append(self.path)
+                outer.times.append(time.monotonic())
+                fate = outer.plan.get(self.path, []).pop(0) if outer.plan.get(self.path) else "ok"
+                body = outer.files.get(self.path)
+                if fate.startswith("slow:"):
+                    time.sleep(float(fate.split(":")[1]))
+                    fate = "ok"
+                if fate.startswith("429:"):
+                    self.send_response(429)
+                    self.send_header("Retry-After", fate.split(":")[1])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif fate in ("500", "503"):
+                    self.send_error(int(fate), "try again")
+                elif body is None or fate == "404":
+                    self.send_error(404)
+                else:
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    try:
+                        # "cut": the connection drops halfway through the body
+                        self.wfile.write(body[: len(body) // 2] if fate == "cut" else body)
+                    except (BrokenPipeError, ConnectionResetError):  # the client gave up
+                        return
+                    if fate == "cut":
+                        self.wfile.flush()
+                        self.close_connection = True
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def add(self, path: str, body: bytes | str) -> str:
+        """Serve ``body`` at ``path``; returns the full URL."""
+        self.files[path] = body.encode() if isinstance(body, str) else body
+        return self.url + path
+
+
+@pytest.fixture
+def http_server():
+    srv = ScriptedServer()
+    yield srv
+    srv.httpd.shutdown()
+    srv.httpd.server_close()

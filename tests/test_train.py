@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -166,7 +168,191 @@ def test_predict_and_amp_dtype(monkeypatch):
     logits, labels = train.predict(net, train.TensorLoader(x, y, 8))
     assert logits.shape == (20, 4) and torch.equal(labels, y)
     assert train.amp_dtype(torch.device("cpu")) is None
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
-    assert train.amp_dtype(torch.device("cuda")) == torch.bfloat16
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
-    assert train.amp_dtype(torch.device("cuda")) == torch.float16
+    assert train.amp_dtype(torch.device("mps")) is None
+
+
+@pytest.mark.parametrize(("gpu", "capability", "expected"), [
+    ("T4 (Colab's free GPU)", (7, 5), torch.float16),
+    ("V100", (7, 0), torch.float16),
+    ("A100", (8, 0), torch.bfloat16),
+    ("L4", (8, 9), torch.bfloat16),
+    ("H100", (9, 0), torch.bfloat16),
+])
+def test_bf16_only_from_compute_capability_8(monkeypatch, gpu, capability, expected):
+    # A T4 reports bf16 as supported (emulated, slow): the capability decides, not that flag.
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert train.amp_dtype(torch.device("cuda")) == expected, gpu
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    x, y = _data()
+    net = _net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    train.fit(net, train.TensorLoader(x, y, 16), num_epochs=1, optimizer=opt,
+              checkpoint_dir=tmp_path, progress=False)
+    good = torch.load(tmp_path / train.CHECKPOINT_NAME, weights_only=True)
+    bad_x = x.clone()
+    bad_x[40:48] = float("nan")  # the third batch of 16 (rows 32-47) holds NaN inputs
+    with pytest.raises(train.DivergenceError,
+                       match=r"epoch 2, step 3 of 6.*last finite loss \d\.\d+ \(epoch 2, step 2\)"
+                       r".*a checkpoint still holds epoch 1"):
+        train.fit(net, train.TensorLoader(bad_x, y, 16), num_epochs=2, optimizer=opt,
+                  checkpoint_dir=tmp_path, resume=True, progress=False)
+    kept = torch.load(tmp_path / train.CHECKPOINT_NAME, weights_only=True)
+    assert kept["epoch"] == 1
+    for name, tensor in good["model"].items():
+        assert torch.equal(tensor, kept["model"][name]), name
+
+
+@pytest.mark.filterwarnings("ignore:.*copying from a non-meta parameter:UserWarning")
+def test_resume_loads_to_the_cpu_then_moves_model_and_optimizer_to_the_device(tmp_path):
+    # A checkpoint resumed on another device: "meta" stands in for cuda/mps on this CPU
+    # machine. Loading with map_location=<device> would put the saved RNG states there too,
+    # and torch.set_rng_state accepts CPU tensors only (the bug this guards against).
+    _run(tmp_path, num_epochs=1)
+    x, y = _data()
+    net = _net().to("meta")  # load_state_dict into meta tensors is a no-op: it warns
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-2, weight_decay=1e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=6)
+    torch.manual_seed(999)
+    history = train.fit(net, train.TensorLoader(x, y, 16, shuffle=True), num_epochs=1,
+                        optimizer=opt, scheduler=sched, device="meta",
+                        checkpoint_dir=tmp_path, resume=True, progress=False)
+    assert history.status == "reused" and len(history) == 1
+    assert {p.device.type for p in net.parameters()} == {"meta"}
+    moments = [v for s in opt.state.values() for k, v in s.items() if k != "step"]
+    assert moments and {t.device.type for t in moments} == {"meta"}
+    saved = torch.load(tmp_path / train.CHECKPOINT_NAME, weights_only=True)
+    assert torch.equal(torch.get_rng_state(), saved["rng"]["torch"])  # restored on the CPU
+
+
+def test_history_says_whether_it_trained_resumed_or_reused(tmp_path, monkeypatch, capsys):
+    log = tmp_path / "fits.jsonl"
+    monkeypatch.setenv(train.FIT_LOG_ENV, str(log))
+
+    def stop_after_1(epoch, history, net):
+        return epoch == 1
+
+    _, first = _run(tmp_path / "ck", num_epochs=3, callbacks=[stop_after_1])
+    assert first.status == "trained" and first.resumed_from == 0
+    _, second = _run(tmp_path / "ck", num_epochs=3, resume=True)
+    assert second.status == "resumed" and second.resumed_from == 1 and len(second) == 3
+    assert second.summary() == "resumed from epoch 1: trained epochs 2-3"
+    _, third = _run(tmp_path / "ck", num_epochs=3, resume=True)
+    assert third.status == "reused" and "nothing was trained" in third.summary()
+    printed = capsys.readouterr().out
+    assert "training 3 epochs from scratch" in printed
+    assert "resuming from epoch 1 of 3" in printed and "nothing to train" in printed
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["status"] for r in records] == ["trained", "resumed", "reused"]
+    assert records[1]["resumed_from"] == 1 and records[0]["checkpoint"] == "ck"
+    import pandas as pd
+
+    assert pd.DataFrame(third).shape[0] == 3  # still a list of dicts for pandas
+
+
+def test_run_key_changes_with_any_setting_and_with_the_code(tmp_path, monkeypatch):
+    config = {"profile": "quick", "seed": 0, "lr": 5e-3, "batch_size": 128,
+              "model": "small-cnn", "schedule": {"kind": "one-cycle", "epochs": 3},
+              "data": train.fingerprint(torch.arange(10), ["a", "b"])}
+    key = train.run_key(config)
+    assert key == train.run_key(dict(reversed(list(config.items()))))  # order does not matter
+    assert len(key) == 16
+    changed = [{**config, "lr": 5.000001e-3}, {**config, "seed": 1},
+               {**config, "profile": "full"},
+               {**config, "schedule": {"kind": "one-cycle", "epochs": 4}},
+               {**config, "data": train.fingerprint(torch.arange(11), ["a", "b"])},
+               {**config, "data": train.fingerprint(torch.arange(10), ["a", "c"])},
+               {**config, "extra": None}]
+    keys = {train.run_key(c) for c in changed}
+    assert key not in keys and len(keys) == len(changed)
+    from types import SimpleNamespace
+
+    assert train.run_key(SimpleNamespace(**config)) == key
+    with pytest.raises(TypeError, match=r"config\['x'\] is a Tensor.*fingerprint"):
+        train.run_key({"x": torch.zeros(2)})
+    # another version of a model module: another key
+    module = tmp_path / "my_models.py"
+    module.write_text("WIDTH = 16\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    mod = importlib.import_module("my_models")
+    before = train.run_key(config, code=[mod])
+    module.write_text("WIDTH = 32\n")
+    assert train.run_key(config, code=[mod]) != before != key
+
+
+def test_a_checkpoint_of_another_run_is_never_loaded(tmp_path):
+    x, y = _data()
+
+    def go(key, epochs=1):
+        net = _net()
+        return train.fit(net, train.TensorLoader(x, y, 16), num_epochs=epochs, progress=False,
+                         optimizer=torch.optim.SGD(net.parameters(), lr=0.1),
+                         checkpoint_dir=tmp_path, resume=True, run_key=key)
+
+    assert go("a" * 16).status == "trained"
+    assert go("a" * 16).status == "reused"
+    with pytest.raises(train.CheckpointMismatchError,
+                       match=r"written by run 'aaaa.*this is run 'bbbb.*run_key\(config\)"):
+        go("b" * 16)
+    with pytest.raises(train.CheckpointMismatchError):
+        go(None)  # a keyed checkpoint is not loaded by a run without a key either
+
+
+def test_divergence_from_a_huge_learning_rate_names_its_step(tmp_path):
+    x, y = _data()
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 4))  # no batch norm to tame it
+    with pytest.raises(train.DivergenceError, match=r"epoch 1, step \d+ of 6.*last finite"):
+        train.fit(net, train.TensorLoader(x * 1e3, y, 16), num_epochs=5, progress=False,
+                  optimizer=torch.optim.SGD(net.parameters(), lr=1e38),
+                  checkpoint_dir=tmp_path)
+    assert not (tmp_path / train.CHECKPOINT_NAME).exists()  # nothing saved from a bad epoch
+
+
+@pytest.mark.cuda
+def test_cuda_interrupt_and_resume_matches_an_uninterrupted_run(tmp_path):
+    device = torch.device("cuda")
+
+    def run(folder, callbacks=(), resume=False):
+        torch.manual_seed(0)
+        x, y = _data()
+        net = _net()
+        loader = train.TensorLoader(x.to(device), y.to(device), 16, shuffle=True, seed=0)
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-2)
+        return net, train.fit(net, loader, num_epochs=4, optimizer=opt, device=device,
+                              checkpoint_dir=folder, resume=resume, callbacks=callbacks,
+                              progress=False)
+
+    full_net, full = run(tmp_path / "full")
+    with pytest.raises(Interrupt):
+        run(tmp_path / "cut", callbacks=[lambda e, h, n: (_ for _ in ()).throw(Interrupt)
+                                         if e == 2 else None])
+    torch.manual_seed(123)
+    resumed_net, resumed = run(tmp_path / "cut", resume=True)
+    assert resumed.status == "resumed" and resumed.resumed_from == 2
+    for a, b in zip(_comparable(full), _comparable(resumed), strict=True):
+        for k in a:
+            assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-5), k
+    for p, q in zip(full_net.parameters(), resumed_net.parameters(), strict=True):
+        assert torch.allclose(p, q, atol=1e-4)
+
+
+@pytest.mark.cuda
+def test_cuda_checkpoint_resumes_on_the_cpu_and_precision_follows_the_capability(tmp_path):
+    major, _ = torch.cuda.get_device_capability()
+    expected = torch.bfloat16 if major >= 8 else torch.float16
+    assert train.amp_dtype(torch.device("cuda")) == expected
+    x, y = _data()
+    net = _net()
+    train.fit(net, train.TensorLoader(x, y, 16), num_epochs=1, device="cuda", progress=False,
+              optimizer=torch.optim.AdamW(net.parameters(), lr=1e-2), checkpoint_dir=tmp_path)
+    cpu_net = _net()
+    hist = train.fit(cpu_net, train.TensorLoader(x, y, 16), num_epochs=1, device="cpu",
+                     optimizer=torch.optim.AdamW(cpu_net.parameters(), lr=1e-2),
+                     checkpoint_dir=tmp_path, resume=True, progress=False)
+    assert hist.status == "reused"
+    for p, q in zip(net.parameters(), cpu_net.parameters(), strict=True):
+        assert torch.equal(p.detach().cpu(), q.detach())
