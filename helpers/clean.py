@@ -149,11 +149,19 @@ def repair_mojibake(text: str) -> str | None:
     return None if _MOJIBAKE.search(fixed) else fixed
 
 
-def text_problems(texts: Sequence[str], max_chars: int) -> pd.Series:
-    """Per text, the first problem found ('' if none): empty, too long, or encoding junk."""
+def text_problems(texts: Sequence[object], max_chars: int) -> pd.Series:
+    """Per text, the first problem found ('' if none): empty, too long, or encoding junk.
+
+    ``None`` and NaN (what pandas reads from an empty CSV cell) count as empty; any other
+    non-string value is checked as its ``str``.
+    """
     reasons = []
     for t in texts:
-        if t is None or not str(t).strip():
+        if t is None or (isinstance(t, float) and t != t):  # None, or NaN
+            reasons.append("empty")
+            continue
+        t = str(t)
+        if not t.strip():
             reasons.append("empty")
         elif len(t) > max_chars:
             reasons.append(f"longer than {max_chars} characters")
@@ -168,25 +176,54 @@ def read_image_file(path: Path, shape: tuple[int, int], mode: str = "L") -> tupl
     """Read one image and check its size; returns ``(array, note)``.
 
     A readable image in another mode is converted to ``mode`` (``note`` says so). Raises
-    ``DataFormatError`` for a file that is not an image, is truncated, or has the wrong size.
+    ``DataFormatError`` for a missing file, a file that is not an image or is truncated, an
+    image too large to decode safely (Pillow's decompression-bomb guard), or the wrong size.
     """
     from PIL import Image, UnidentifiedImageError
 
+    name = Path(path).name
+    if not Path(path).is_file():
+        raise DataFormatError(f"{name}: missing (no such file: {Path(path).parent.name}/{name})")
     try:
         with Image.open(path) as img:
             img.load()  # decode fully: catches truncated files that .open() accepts
             note = "" if img.mode == mode else f"converted {img.mode} to {mode}"
             arr = np.asarray(img.convert(mode))
+    except Image.DecompressionBombError as err:
+        raise DataFormatError(f"{name}: too large to decode safely, a possible decompression "
+                              f"bomb ({err})") from err
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise DataFormatError(f"{Path(path).name}: unreadable image ({err})") from err
+        raise DataFormatError(f"{name}: unreadable image ({err})") from err
     if arr.shape[:2] != tuple(shape):
         raise DataFormatError(f"{Path(path).name}: size {arr.shape[:2]}, expected {tuple(shape)}")
     return arr, note
 
 
-def read_labelled_csv(path: Path, text_column: str = "text",
-                      label_column: str = "label") -> pd.DataFrame:
-    """Read a CSV of labelled texts; clear errors for an empty file or a missing column."""
+def _bad_labels(labels: pd.Series, classes: Sequence[object] | None) -> list[str]:
+    """'line N: value' for each label that is missing, or not a class (header = line 1)."""
+    bad = []
+    for row, value in enumerate(labels):
+        if pd.isna(value):
+            bad.append(f"line {row + 2}: missing")
+            continue
+        if classes is not None:
+            ok = value in classes
+        else:  # integer class indices: 3 and 3.0 (NaN elsewhere makes the column float) pass
+            number = pd.to_numeric(value, errors="coerce")
+            ok = not pd.isna(number) and float(number).is_integer() and number >= 0
+        if not ok:
+            bad.append(f"line {row + 2}: {value!r}")
+    return bad
+
+
+def read_labelled_csv(path: Path, text_column: str = "text", label_column: str = "label",
+                      classes: Sequence[object] | None = None) -> pd.DataFrame:
+    """Read a CSV of labelled texts; clear errors for an empty file, a missing column or
+    bad labels.
+
+    Labels must be non-negative integer class indices, or, when ``classes`` is given, one
+    of ``classes``. Every missing or invalid label is named by its line in the file.
+    """
     try:
         df = pd.read_csv(path)
     except pd.errors.EmptyDataError as err:
@@ -197,6 +234,17 @@ def read_labelled_csv(path: Path, text_column: str = "text",
                               f"{list(df.columns)}. Pass text_column=/label_column= to choose.")
     if df.empty:
         raise DataFormatError(f"{Path(path).name} has a header but no rows")
+    bad = _bad_labels(df[label_column], classes)
+    if bad:
+        shown = "; ".join(bad[:20]) + (f"; ... ({len(bad) - 20} more)" if len(bad) > 20 else "")
+        expected = (f"expected one of {list(classes)}" if classes is not None
+                    else "expected integer class indices 0, 1, 2, ...")
+        raise DataFormatError(
+            f"{Path(path).name}: {len(bad)} row{'s' if len(bad) > 1 else ''} of column "
+            f"{label_column!r} hold{'' if len(bad) > 1 else 's'} no valid class label: {shown}; "
+            f"{expected}. Fix or drop those lines, or pass classes=[...] for named labels.")
+    if classes is None:
+        df[label_column] = df[label_column].astype(np.int64)
     return df
 
 

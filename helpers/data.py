@@ -22,6 +22,7 @@ SST-2          (full only)                                  download
 from __future__ import annotations
 
 import gzip
+import hashlib
 import importlib.util
 import io
 import re
@@ -60,12 +61,17 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """One downloadable file: mirrors tried in order, and what it must hash to."""
+    """One downloadable file: mirrors tried in order, and what it must hash to.
+
+    ``raw_sha256`` (optional) is the hash of a compressed file's *decompressed* content: it
+    verifies a copy that was re-compressed (Debian's Fashion-MNIST), whose own bytes differ.
+    """
 
     name: str
     urls: tuple[str, ...]
     sha256: str
     size: int
+    raw_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,8 @@ _FMNIST = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 _FMNIST_GH = "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"
 
 
-def _fmnist(name: str, sha256: str, size: int) -> RemoteFile:
-    return RemoteFile(name, (_FMNIST + name, _FMNIST_GH + name), sha256, size)
+def _fmnist(name: str, sha256: str, size: int, raw_sha256: str) -> RemoteFile:
+    return RemoteFile(name, (_FMNIST + name, _FMNIST_GH + name), sha256, size, raw_sha256)
 
 
 REGISTRY: dict[str, DatasetCard] = {
@@ -100,14 +106,19 @@ REGISTRY: dict[str, DatasetCard] = {
         homepage="https://github.com/zalandoresearch/fashion-mnist",
         loader="load_fashion_mnist",
         files=(
+            # sha256 of the published .gz files, then of their decompressed IDX content
             _fmnist("train-images-idx3-ubyte.gz",
-                    "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26421880),
+                    "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26421880,
+                    "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
             _fmnist("train-labels-idx1-ubyte.gz",
-                    "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515),
+                    "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515,
+                    "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
             _fmnist("t10k-images-idx3-ubyte.gz",
-                    "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102),
+                    "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102,
+                    "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
             _fmnist("t10k-labels-idx1-ubyte.gz",
-                    "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148),
+                    "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148,
+                    "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
         ),
         offline_source="Debian package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)",
     ),
@@ -195,20 +206,30 @@ def fetch(file: RemoteFile, folder: Path | None = None, retries: int = 3,
     raise last_error
 
 
-def read_idx(path: Path) -> np.ndarray:
+def read_idx(path: Path, raw_sha256: str = "", source: str = "") -> np.ndarray:
     """Read an IDX file (the MNIST format), gzipped or not, into a NumPy array.
 
     Format: two zero bytes, a type byte (0x08 = uint8), the number of dimensions, one
-    big-endian uint32 size per dimension, then the data.
+    big-endian uint32 size per dimension, then the data. With ``raw_sha256`` the
+    decompressed bytes must hash to it (``source`` names where the file came from).
 
     Raises:
         DataFormatError: the file is truncated, not IDX, or not uint8.
+        HashMismatchError: the decompressed content is not the registered one.
     """
     path = Path(path)
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError) as err:
         raise DataFormatError(f"{path.name}: cannot be decompressed ({err})") from err
+    if raw_sha256:
+        actual = hashlib.sha256(raw).hexdigest()
+        if actual != raw_sha256:
+            raise HashMismatchError(
+                f"{path.name}{f' from {source}' if source else ''}: the decompressed content "
+                f"hashes to {actual}, expected {raw_sha256}. The copy is damaged or not the "
+                "published dataset: reinstall it (`apt-get install --reinstall "
+                "dataset-fashion-mnist`) or delete it and let the loader download it.")
     if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
         raise DataFormatError(f"{path.name}: not a uint8 IDX file (header {raw[:4]!r})")
     ndim = raw[3]
@@ -222,28 +243,34 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
 
 
-def _fashion_files(profile: str, folder: Path | None) -> dict[str, Path]:
+def _fashion_files(profile: str, folder: Path | None) -> tuple[dict[str, Path], str]:
+    """The four files, and where they come from (Debian's copy is re-gzipped: its own
+    bytes differ from the registry's hashes, so its decompressed content is checked)."""
     card = REGISTRY["fashion-mnist"]
     if profile == "quick" and folder is None and DEBIAN_FASHION_MNIST.is_dir():
         found = {f.name: DEBIAN_FASHION_MNIST / f.name for f in card.files}
         if all(p.is_file() for p in found.values()):
-            return found
-    return {f.name: fetch(f, folder) for f in card.files}
+            return found, f"Debian's dataset-fashion-mnist ({DEBIAN_FASHION_MNIST})"
+    return {f.name: fetch(f, folder) for f in card.files}, ""
 
 
 def load_fashion_mnist(split: str = "train", profile: str = "quick",
                        folder: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fashion-MNIST images ``uint8 [N, 28, 28]`` and labels ``int64 [N]``.
 
-    The quick profile reads Debian's copy when it is installed (offline); otherwise, and in
-    the full profile, the files are downloaded once into the cache.
+    The quick profile reads Debian's copy when it is installed (offline), checking the
+    sha256 of each file's decompressed content; otherwise, and in the full profile, the
+    files are downloaded once into the cache (and pooch checks each file's own sha256).
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    files = _fashion_files(profile, folder)
+    files, source = _fashion_files(profile, folder)
+    raw = {f.name: f.raw_sha256 for f in REGISTRY["fashion-mnist"].files}
     prefix = "train" if split == "train" else "t10k"
-    images = read_idx(files[f"{prefix}-images-idx3-ubyte.gz"])
-    labels = read_idx(files[f"{prefix}-labels-idx1-ubyte.gz"]).astype(np.int64)
+    images, labels = (
+        read_idx(files[name], raw[name] if source else "", source)
+        for name in (f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz"))
+    labels = labels.astype(np.int64)
     if len(images) != len(labels):
         raise DataFormatError(f"{len(images)} images but {len(labels)} labels in {split}")
     return images, labels

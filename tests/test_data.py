@@ -6,9 +6,7 @@ import gzip
 import hashlib
 import io
 import tarfile
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -17,53 +15,16 @@ import requests
 from helpers import data
 
 
-class _Server:
-    """Serves ``files`` (path -> bytes); ``plan[path]`` scripts each request's fate."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.plan: dict[str, list[str]] = {}
-        self.requests: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def do_GET(self):
-                outer.requests.append(self.path)
-                fate = outer.plan.get(self.path, []).pop(0) if outer.plan.get(self.path) else "ok"
-                body = outer.files.get(self.path)
-                if body is None or fate == "404":
-                    self.send_error(404)
-                elif fate == "500":
-                    self.send_error(500, "try again")
-                else:
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    # "cut": the connection drops halfway through the body
-                    self.wfile.write(body[: len(body) // 2] if fate == "cut" else body)
-                    if fate == "cut":
-                        self.wfile.flush()
-                        self.close_connection = True
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def add(self, path: str, body: bytes) -> data.RemoteFile:
-        self.files[path] = body
-        return data.RemoteFile(path.rsplit("/", 1)[-1], (self.url + path,),
-                               hashlib.sha256(body).hexdigest(), len(body))
-
-
 @pytest.fixture
-def server(monkeypatch):
-    srv = _Server()
+def server(http_server, monkeypatch):
     monkeypatch.setattr("pooch.core.time.sleep", lambda s: None)  # no waits between retries
-    yield srv
-    srv.httpd.shutdown()
+    return http_server
+
+
+def _remote(server, path: str, body: bytes) -> data.RemoteFile:
+    server.add(path, body)
+    return data.RemoteFile(path.rsplit("/", 1)[-1], (server.url + path,),
+                           hashlib.sha256(body).hexdigest(), len(body))
 
 
 def _idx(arr: np.ndarray) -> bytes:
@@ -73,7 +34,7 @@ def _idx(arr: np.ndarray) -> bytes:
 
 
 def test_download_success_then_cache_hit_without_a_request(server, tmp_path):
-    f = server.add("/d/file.bin", b"payload" * 1000)
+    f = _remote(server, "/d/file.bin", b"payload" * 1000)
     path = data.fetch(f, tmp_path, progress=False)
     assert path.read_bytes() == b"payload" * 1000
     assert server.requests == ["/d/file.bin"]
@@ -82,7 +43,7 @@ def test_download_success_then_cache_hit_without_a_request(server, tmp_path):
 
 
 def test_wrong_hash_names_the_file_and_both_hashes_and_leaves_nothing(server, tmp_path):
-    good = server.add("/d/x.bin", b"the real bytes")
+    good = _remote(server, "/d/x.bin", b"the real bytes")
     bad = data.RemoteFile(good.name, good.urls, "0" * 64, good.size)
     with pytest.raises(data.HashMismatchError) as err:
         data.fetch(bad, tmp_path, retries=0, progress=False)
@@ -92,14 +53,14 @@ def test_wrong_hash_names_the_file_and_both_hashes_and_leaves_nothing(server, tm
 
 
 def test_server_error_then_retry_succeeds(server, tmp_path):
-    f = server.add("/d/flaky.bin", b"abc" * 100)
+    f = _remote(server, "/d/flaky.bin", b"abc" * 100)
     server.plan["/d/flaky.bin"] = ["500", "500"]
     assert data.fetch(f, tmp_path, retries=3, progress=False).read_bytes() == b"abc" * 100
     assert server.requests.count("/d/flaky.bin") == 3
 
 
 def test_interrupted_transfer_is_retried_and_never_cached_half_written(server, tmp_path):
-    f = server.add("/d/big.bin", bytes(range(256)) * 400)
+    f = _remote(server, "/d/big.bin", bytes(range(256)) * 400)
     server.plan["/d/big.bin"] = ["cut"]
     assert data.fetch(f, tmp_path, retries=2, progress=False).read_bytes() == bytes(range(256)) * 400
     server.plan["/d/big.bin"] = ["cut"] * 5
@@ -110,7 +71,7 @@ def test_interrupted_transfer_is_retried_and_never_cached_half_written(server, t
 
 
 def test_second_mirror_is_used_when_the_first_fails(server, tmp_path):
-    f = server.add("/mirror2/m.bin", b"mirrored")
+    f = _remote(server, "/mirror2/m.bin", b"mirrored")
     both = data.RemoteFile(f.name, (server.url + "/mirror1/m.bin", f.urls[0]), f.sha256, f.size)
     assert data.fetch(both, tmp_path, retries=0, progress=False).read_bytes() == b"mirrored"
     with pytest.raises(requests.HTTPError):
@@ -124,7 +85,7 @@ def test_fashion_mnist_full_path_downloads_through_the_registry(server, tmp_path
               "train-labels-idx1-ubyte.gz": np.arange(6) % 10,
               "t10k-images-idx3-ubyte.gz": rng.integers(0, 255, (4, 28, 28)),
               "t10k-labels-idx1-ubyte.gz": np.arange(4)}
-    files = tuple(server.add(f"/fm/{name}", _idx(arr)) for name, arr in arrays.items())
+    files = tuple(_remote(server, f"/fm/{name}", _idx(arr)) for name, arr in arrays.items())
     card = data.REGISTRY["fashion-mnist"]
     monkeypatch.setitem(data.REGISTRY, "fashion-mnist",
                         data.DatasetCard(**{**card.__dict__, "files": files}))
@@ -149,7 +110,7 @@ def test_cifar10_full_path_parses_the_binary_archive(server, tmp_path, monkeypat
             info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
-    f = server.add("/c/cifar-10-binary.tar.gz", buf.getvalue())
+    f = _remote(server, "/c/cifar-10-binary.tar.gz", buf.getvalue())
     monkeypatch.setitem(data.REGISTRY, "cifar-10",
                         data.DatasetCard(**{**data.REGISTRY["cifar-10"].__dict__, "files": (f,)}))
     x, y = data.load_cifar10("test", profile="full", folder=tmp_path)
@@ -164,7 +125,7 @@ def test_sst2_full_path_reads_the_glue_zip(server, tmp_path, monkeypatch):
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("SST-2/train.tsv", "sentence\tlabel\na gripping film \t1\ndull\t0\n")
         zf.writestr("SST-2/dev.tsv", "sentence\tlabel\n\"quoted\" fun\t1\n")
-    f = server.add("/g/SST-2.zip", buf.getvalue())
+    f = _remote(server, "/g/SST-2.zip", buf.getvalue())
     monkeypatch.setitem(data.REGISTRY, "sst-2",
                         data.DatasetCard(**{**data.REGISTRY["sst-2"].__dict__, "files": (f,)}))
     train = data.load_sst2("train", folder=tmp_path)
@@ -223,3 +184,14 @@ def test_missing_offline_package_says_what_to_install(monkeypatch):
     monkeypatch.setattr(data.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModuleNotFoundError, match="requirements-nodeps.txt"):
         data.load_rotten_tomatoes()
+
+
+def test_debian_fashion_mnist_copy_is_verified_by_its_decompressed_content(tmp_path,
+                                                                           monkeypatch):
+    for f in data.REGISTRY["fashion-mnist"].files:  # right names, wrong content
+        shape = (3,) if "labels" in f.name else (3, 28, 28)
+        (tmp_path / f.name).write_bytes(_idx(np.zeros(shape)))
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path)
+    with pytest.raises(data.HashMismatchError,
+                       match=r"t10k-images-idx3-ubyte.gz.*decompressed.*reinstall"):
+        data.load_fashion_mnist("test", profile="quick")

@@ -107,3 +107,16 @@ def test_hf_classifier_returns_logits():
     out = text.HFClassifier(Fake())({"input_ids": torch.ones(3, 4, dtype=torch.long),
                                      "attention_mask": torch.ones(3, 4, dtype=torch.long)})
     assert out.shape == (3, 2)
+
+
+def test_empty_input_gives_an_empty_prediction(minilm):
+    tok, net = minilm
+    probs = text.predict_texts(net, tok, [])
+    assert probs.shape == (0, 2) and probs.dtype == np.float32
+
+
+def test_a_home_relative_model_path_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "minilm").symlink_to(text.quick_model_path())
+    tok, net = text.load_classifier("~/minilm", num_labels=2)
+    assert net.model.config.num_labels == 2 and tok.pad_token_id is not None
