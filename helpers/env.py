@@ -29,17 +29,22 @@ def _available(kind: str) -> bool:
     return kind == "cpu"
 
 
-def pick_device(prefer: str | None = None) -> torch.device:
+def pick_device(prefer: str | torch.device | None = None) -> torch.device:
     """The best device here: CUDA, then Apple MPS, then the CPU.
 
     Args:
-        prefer: ask for one kind (``"cuda"``, ``"mps"`` or ``"cpu"``) instead of the best.
+        prefer: ask for one kind (``"cuda"``, ``"mps"`` or ``"cpu"``, or a ``torch.device``
+            such as ``cuda:1``) instead of the best.
 
     Raises:
         ValueError: ``prefer`` is not a known kind, or that kind is not available here.
     """
     if prefer is None:
         return torch.device(next(k for k in _DEVICE_ORDER if _available(k)))
+    if isinstance(prefer, torch.device) or ":" in str(prefer):
+        wanted = torch.device(prefer)
+        pick_device(wanted.type)  # the same checks, and errors, for its kind
+        return wanted
     if prefer not in _DEVICE_ORDER:
         raise ValueError(f"unknown device kind {prefer!r}; choose one of {list(_DEVICE_ORDER)}")
     if not _available(prefer):

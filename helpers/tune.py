@@ -7,13 +7,16 @@ Introduced in ``notebooks/05_hyperparameter_tuning.ipynb``.
 * ``SearchSpace``: a validated description of what to tune; ``suggest`` draws a trial's
   values, ``grid`` gives the grid for Optuna's ``GridSampler``.
 * ``FashionObjective``: the chapter-03 CNN on a Fashion-MNIST subset, trained with
-  ``helpers.train.fit``; reports validation accuracy per epoch so pruners can stop bad trials.
+  ``helpers.train.fit`` on the device you give it (else the best one here); reports
+  validation accuracy per epoch so pruners can stop bad trials. A trial whose training
+  diverges scores NaN, which Optuna records as a failed trial; the study goes on.
 * ``python -m helpers.tune worker ...``: one worker process of a shared study.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import sys
@@ -28,6 +31,7 @@ from . import env, paths
 __all__ = ["storage_url", "SearchSpace", "FashionObjective", "run_worker", "main"]
 
 _BACKENDS = ("sqlite", "postgresql", "mysql")
+logger = logging.getLogger(__name__)
 
 
 def storage_url(url: str | None = None, study: str = "course") -> str:
@@ -111,14 +115,17 @@ class FashionObjective:
     """Validation accuracy of the chapter-03 CNN on a Fashion-MNIST subset, for one trial.
 
     The same seed gives the same data, initial weights and batch order, so retraining a
-    trial's parameters reproduces its accuracy.
+    trial's parameters reproduces its accuracy. ``device``: where trials train (a kind such
+    as ``"cuda"`` or a ``torch.device``); ``None`` takes the best one here.
     """
 
     def __init__(self, space: SearchSpace, n_train: int = 4000, n_val: int = 1000,
-                 num_epochs: int = 2, seed: int = 0, profile: str = "quick") -> None:
+                 num_epochs: int = 2, seed: int = 0, profile: str = "quick",
+                 device: str | torch.device | None = None) -> None:
         from .data import load_fashion_mnist
 
         self.space, self.num_epochs, self.seed = space, num_epochs, seed
+        self.device = env.pick_device(device)
         x, y = load_fashion_mnist("train", profile=profile)
         rng = np.random.default_rng(seed)
         idx = rng.choice(len(y), n_train + n_val, replace=False)
@@ -131,7 +138,7 @@ class FashionObjective:
     def train_and_score(self, params: dict[str, Any], report=None) -> float:
         """Train with ``params`` (lr, weight_decay, dropout, batch_size, width) and score."""
         from .models import SmallCNN
-        from .train import TensorLoader, evaluate, fit
+        from .train import DivergenceError, TensorLoader, evaluate, fit
 
         env.seed_everything(self.seed)
         net = SmallCNN(width=int(params.get("width", 16)), dropout=params.get("dropout", 0.0))
@@ -141,10 +148,13 @@ class FashionObjective:
         opt = torch.optim.AdamW(net.parameters(), lr=params["lr"],
                                 weight_decay=params.get("weight_decay", 0.0))
         callbacks = [] if report is None else [lambda epoch, hist, _: report(epoch, hist)]
-        fit(net, loader, val, num_epochs=self.num_epochs, optimizer=opt, device="cpu",
-            progress=False, callbacks=callbacks)
-        acc = evaluate(net, val, "cpu")["acc"]
-        return acc if math.isfinite(acc) else 0.0
+        try:
+            fit(net, loader, val, num_epochs=self.num_epochs, optimizer=opt, device=self.device,
+                progress=False, callbacks=callbacks)
+        except DivergenceError as err:
+            logger.warning("trial with %s diverged: %s", params, err)
+            return math.nan  # Optuna records the trial as failed, and the study goes on
+        return evaluate(net, val, self.device)["acc"]
 
     def __call__(self, trial: Any) -> float:
         import optuna
@@ -160,14 +170,18 @@ class FashionObjective:
 
 
 def run_worker(storage: str, study_name: str, n_trials: int, worker: int,
-               n_train: int = 4000, seed: int = 0) -> None:
-    """One worker of a shared study: loads it from ``storage`` and runs ``n_trials`` trials."""
+               n_train: int = 4000, n_val: int = 1000, num_epochs: int = 2,
+               seed: int = 0, profile: str = "quick", device: str | None = None) -> None:
+    """One worker of a shared study: loads it from ``storage`` and runs ``n_trials`` trials
+    on ``device`` (None: the best one here)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=study_name, storage=storage_url(storage),
                               sampler=optuna.samplers.TPESampler(seed=seed + worker))
-    objective = FashionObjective(DEFAULT_SPACE, n_train=n_train, seed=seed)
+    objective = FashionObjective(DEFAULT_SPACE, n_train=n_train, n_val=n_val,
+                                 num_epochs=num_epochs, seed=seed, profile=profile,
+                                 device=device)
 
     def tagged(trial: Any) -> float:
         trial.set_user_attr("worker", worker)
@@ -181,7 +195,9 @@ DEFAULT_SPACE = SearchSpace({"lr": ("log", 1e-4, 3e-2), "weight_decay": ("log", 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.tune worker --storage URL --study NAME --trials N --worker K``."""
+    """``python -m helpers.tune worker --storage URL --study NAME --trials N --worker K``
+    (and optionally ``--n-train``, ``--n-val``, ``--epochs``, ``--seed``, ``--profile``,
+    ``--device``)."""
     parser = argparse.ArgumentParser(prog="python -m helpers.tune")
     parser.add_argument("command", choices=["worker"])
     parser.add_argument("--storage", required=True)
@@ -189,10 +205,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, required=True)
     parser.add_argument("--worker", type=int, default=0)
     parser.add_argument("--n-train", type=int, default=4000)
+    parser.add_argument("--n-val", type=int, default=1000)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: best)")
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    run_worker(args.storage, args.study, args.trials, args.worker, args.n_train, args.seed)
+    run_worker(args.storage, args.study, args.trials, args.worker, n_train=args.n_train,
+               n_val=args.n_val, num_epochs=args.epochs, seed=args.seed, profile=args.profile,
+               device=args.device)
     return 0
 
 

@@ -28,6 +28,13 @@ def test_pick_device_explicit_choice(monkeypatch):
         env.pick_device("cuda")
     with pytest.raises(ValueError, match="unknown device kind 'tpu'"):
         env.pick_device("tpu")
+    assert env.pick_device(torch.device("cpu")) == torch.device("cpu")  # what notebooks hold
+    with pytest.raises(ValueError, match="'cuda' is not available"):
+        env.pick_device(torch.device("cuda", 1))
+    with pytest.raises(ValueError, match="'cuda' is not available"):
+        env.pick_device("cuda:0")
+    _set_available(monkeypatch, cuda=True, mps=False)
+    assert env.pick_device("cuda:1") == torch.device("cuda", 1)
 
 
 def _draws():

@@ -4,6 +4,7 @@ import sys
 
 import optuna
 import pytest
+import torch
 
 from helpers import tune
 
@@ -76,5 +77,47 @@ def test_two_worker_processes_share_one_study(course_home):
     assert sorted(t.user_attrs["worker"] for t in trials) == [0, 0, 1, 1]
     # the CLI entry point, in this process
     assert tune.main(["worker", "--storage", storage, "--study", "shared", "--trials", "1",
-                      "--n-train", "300", "--worker", "2"]) == 0
-    assert len(optuna.load_study(study_name="shared", storage=storage).trials) == 5
+                      "--n-train", "300", "--n-val", "100", "--epochs", "1", "--worker", "2"]) == 0
+    trials = optuna.load_study(study_name="shared", storage=storage).trials
+    assert len(trials) == 5
+    assert [len(t.intermediate_values) for t in trials] == [2, 2, 2, 2, 1]  # --epochs reached fit
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_objective_names_a_device_that_is_missing():
+    with pytest.raises(ValueError, match="device 'cuda' is not available"):
+        tune.FashionObjective(tune.DEFAULT_SPACE, n_train=10, n_val=10, device="cuda")
+
+
+def test_objective_and_workers_train_on_the_device_they_are_given(monkeypatch, course_home):
+    from helpers import train
+
+    seen = []
+    real_fit = train.fit
+
+    def spy(*args, device=None, **kwargs):
+        seen.append(torch.device(device))
+        return real_fit(*args, device=device, **kwargs)
+
+    monkeypatch.setattr("helpers.train.fit", spy)
+    objective = tune.FashionObjective(tune.DEFAULT_SPACE, n_train=200, n_val=100, num_epochs=1,
+                                      device=torch.device("cpu"))
+    assert objective.device == torch.device("cpu")
+    objective.train_and_score({"lr": 1e-3})
+    storage = tune.storage_url(study="dev")
+    optuna.create_study(study_name="dev", storage=storage, direction="maximize")
+    assert tune.main(["worker", "--storage", storage, "--study", "dev", "--trials", "1",
+                      "--n-train", "200", "--n-val", "100", "--epochs", "1",
+                      "--device", "cpu"]) == 0
+    assert seen == [torch.device("cpu")] * 2
+
+
+@pytest.mark.filterwarnings("ignore:Fixed parameter lr:UserWarning")
+def test_a_diverging_trial_fails_and_the_study_goes_on():
+    objective = tune.FashionObjective(tune.DEFAULT_SPACE, n_train=200, n_val=100, num_epochs=1)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"lr": 1e30, "weight_decay": 1e-6, "dropout": 0.0})  # blows up
+    study.enqueue_trial({"lr": 1e-3, "weight_decay": 1e-6, "dropout": 0.0})
+    study.optimize(objective, n_trials=2)
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
