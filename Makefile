@@ -1,6 +1,7 @@
 # The handbook's two commands (see README.md):
 #   make book   execute every notebook in book/_toc.yml, then build the HTML book
-#   make test   every check: lint, helper tests, notebook runs, nbval, the book build
+#   make test   every check: lint, helper tests, notebook runs (bands + nbval's output
+#               check on the same run), the book build
 # Both set themselves up on a fresh machine: .venv is created and filled when missing.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -21,12 +22,14 @@ BOOK_HTML := $(BUILD)/book
 # One OpenMP pool per process: notebooks run one after another (see environment notes).
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup book test lint unit notebooks nbval book-html outputs clean fashion-mnist
+.PHONY: help setup book test lint unit notebooks nbval book-html outputs clean fashion-mnist colab-check
 
 help:
 	@echo "make book  [PROFILE=quick|full]  execute the notebooks and build the HTML book"
-	@echo "make test                        run every check (lint, tests, notebooks, nbval, book)"
+	@echo "make test                        run every check (lint, tests, notebooks, book)"
 	@echo "make outputs                     refresh the committed quick-profile notebook outputs"
+	@echo "make nbval                       pytest --nbval-lax over notebooks/ (a second execution)"
+	@echo "make colab-check                 the Colab install cell in a fresh torch-only venv"
 
 # --- set-up -------------------------------------------------------------------------------
 $(VENV)/.ready-$(REQ_HASH):
@@ -87,20 +90,27 @@ book-html:
 	@echo "book: $(abspath $(BOOK_HTML))/_build/html/index.html"
 
 # --- the checks ---------------------------------------------------------------------------
+# Each notebook runs once: tests/test_notebooks.py executes it with papermill in a fresh
+# course root (so every model trains from scratch, and the time table says "trained"),
+# checks its bands, and applies nbval's output comparison to that same run.
 test: setup
-	$(MAKE) --no-print-directory lint unit notebooks nbval book-html PROFILE=quick
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory lint unit notebooks book-html PROFILE=quick; \
+	echo "make test: $$(( $$(date +%s) - start )) s after set-up"
 
 lint:
 	$(VENV)/bin/ruff check helpers tests notebooks benchmarks
 
+# -rs lists every skipped test with its reason (the CUDA tests on a machine without a GPU).
 unit:
 	$(PY) -m pytest tests -m "not notebook" --cov=helpers --cov-report=term-missing \
-	  --cov-fail-under=90 -q
+	  --cov-fail-under=90 -q -rs
 
 notebooks:
 	rm -rf $(EXECUTED)
 	$(PY) -m pytest tests/test_notebooks.py -m notebook -v --executed-dir $(EXECUTED)
 
+# For maintainers: nbval's own run (executes every notebook again, in ~/.cache/dl-handbook).
 nbval:
 	$(PY) -m pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks -q \
 	  -p no:cacheprovider

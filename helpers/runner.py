@@ -12,17 +12,25 @@ The book's chapter pages are the notebooks in ``notebooks/`` themselves: ``stage
 *executed* copy of each beside the pages in ``book/`` and nothing else, so no copy is ever
 edited by hand. A notebook that raises fails ``execute``; one that was not executed (or ran
 with another profile, or is older than its source) fails ``check`` and ``stage``.
+
+The time table also says, per notebook, whether its models were trained, resumed from a
+checkpoint or reused (every ``helpers.train.fit`` call reports it). ``compare_outputs``
+applies nbval's own output check to an executed copy, so a test run executes each notebook
+once instead of once for papermill and again for ``pytest --nbval``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
 
@@ -35,6 +43,8 @@ __all__ = [
     "check_executed",
     "stage_book",
     "format_time_table",
+    "training_summary",
+    "compare_outputs",
     "refresh_outputs",
     "main",
 ]
@@ -50,13 +60,33 @@ class NotExecutedError(RuntimeError):
 
 @dataclass
 class NotebookRun:
-    """One papermill execution: which notebook, how long, within which budget."""
+    """One papermill execution: which notebook, how long, within which budget, and what its
+    ``fit`` calls did (``training``: e.g. ``"trained x3"``, ``"reused x1"``, ``"-"``)."""
 
     notebook: str
     profile: str
     seconds: float
     budget_s: float | None
     ok: bool
+    training: str = "-"
+
+
+def training_summary(fit_log: Path) -> str:
+    """What the ``fit`` calls recorded in ``fit_log`` did, e.g. ``"trained x2, resumed x1
+    (from epoch 2)"``; ``"-"`` when nothing was fitted."""
+    if not Path(fit_log).is_file():
+        return "-"
+    records = [json.loads(line) for line in Path(fit_log).read_text().splitlines() if line]
+    counts = Counter(r["status"] for r in records)
+    parts = []
+    for status in ("trained", "resumed", "reused"):
+        if counts[status]:
+            part = f"{status} x{counts[status]}"
+            if status == "resumed":
+                epochs = sorted({r["resumed_from"] for r in records if r["status"] == status})
+                part += f" (from epoch {', '.join(map(str, epochs))})"
+            parts.append(part)
+    return ", ".join(parts) or "-"
 
 
 def _toc_files(entries: list[dict]) -> list[str]:
@@ -105,15 +135,23 @@ def execute_notebook(
     """Run one notebook with papermill, injecting ``profile``; record its wall time.
 
     The executed copy goes to ``out_dir/<name>.ipynb`` (also when it fails, so the error
-    can be read there). Raises papermill's ``PapermillExecutionError`` if a cell raises.
+    can be read there). Every ``fit`` in the notebook logs to ``out_dir/<name>.fits.jsonl``
+    (through the kernel's environment), summarized in the run's ``training``. Raises
+    papermill's ``PapermillExecutionError`` if a cell raises.
     """
     import papermill as pm
+
+    from .train import FIT_LOG_ENV
 
     notebook = Path(notebook).resolve()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dst = out_dir / notebook.name
     dst.unlink(missing_ok=True)
+    fit_log = (out_dir / f"{notebook.stem}.fits.jsonl").resolve()
+    fit_log.unlink(missing_ok=True)
+    previous = os.environ.get(FIT_LOG_ENV)
+    os.environ[FIT_LOG_ENV] = str(fit_log)  # the kernel inherits it
     start = time.perf_counter()
     ok = False
     try:
@@ -124,10 +162,72 @@ def execute_notebook(
         )
         ok = True
     finally:
+        if previous is None:
+            os.environ.pop(FIT_LOG_ENV, None)
+        else:
+            os.environ[FIT_LOG_ENV] = previous
         run = NotebookRun(notebook.stem, profile, time.perf_counter() - start,
-                          _budget(notebook, profile), ok)
+                          _budget(notebook, profile), ok, training_summary(fit_log))
         _record(out_dir, run)
     return run
+
+
+# What nbval leaves out of its comparison in --nbval-lax mode without nbdime (nbval.plugin
+# IPyNbFile.skip_compare): metadata, counters, random widget ids and pictures.
+NBVAL_SKIP_COMPARE = ("metadata", "traceback", "prompt_number", "output_type", "name",
+                      "execution_count", "application/vnd.jupyter.widget-view+json",
+                      "image/png", "image/jpeg")
+
+
+def compare_outputs(source: Path, executed: Path, sanitize_with: Path | None = None) -> list[str]:
+    """nbval's output check (``pytest --nbval-lax``) applied to an already executed copy.
+
+    The code cells of ``executed`` (papermill's run) are matched with those of ``source``
+    (the committed notebook; papermill's injected-parameters cell is left out). Cells that
+    nbval would check (``# NBVAL_CHECK_OUTPUT`` or the tag) are compared with nbval's own
+    ``compare_outputs``, after the regexes of ``sanitize_with``. Returns one message per
+    differing cell (``[]``: all agree), so the notebook need not run a second time.
+    """
+    import nbformat
+    from nbval.plugin import (
+        IPyNbCell,
+        coalesce_streams,
+        find_comment_markers,
+        find_metadata_tags,
+        get_sanitize_patterns,
+        nocolors,
+    )
+
+    patterns = dict(get_sanitize_patterns(Path(sanitize_with).read_text())) if sanitize_with else {}
+
+    class Cell:  # the parts of nbval's IPyNbCell that its comparison reads
+        colors = nocolors
+        config = None
+        ihook = SimpleNamespace(pytest_assertrepr_compare=lambda **_: [])
+        parent = SimpleNamespace(skip_compare=NBVAL_SKIP_COMPARE, sanitize_patterns=patterns)
+        compare_outputs = IPyNbCell.compare_outputs
+        format_output_compare = IPyNbCell.format_output_compare
+        sanitize = IPyNbCell.sanitize
+
+    def code_cells(path: Path) -> list:
+        nb = nbformat.read(str(path), as_version=4)
+        return [c for c in nb.cells if c.cell_type == "code"
+                and "injected-parameters" not in c.metadata.get("tags", [])]
+
+    ref_cells, run_cells = code_cells(source), code_cells(executed)
+    if [c.source for c in ref_cells] != [c.source for c in run_cells]:
+        return [f"{Path(executed).name} was executed from other code than {Path(source).name}"]
+    problems = []
+    for number, (ref, run) in enumerate(zip(ref_cells, run_cells, strict=True)):
+        options = dict(find_metadata_tags(ref.metadata))
+        options.update(find_comment_markers(ref.source))
+        if not options.get("check") or options.get("skip") or ref.execution_count is None:
+            continue
+        cell = Cell()
+        if not cell.compare_outputs(coalesce_streams(run.outputs), coalesce_streams(ref.outputs)):
+            problems.append(f"{Path(source).stem} cell {number}: outputs differ from the "
+                            "committed ones\n" + "\n".join(map(str, cell.comparison_traceback)))
+    return problems
 
 
 def check_executed(notebooks: list[Path], out_dir: Path, profile: str) -> list[str]:
@@ -202,15 +302,16 @@ def format_time_table(out_dir: Path) -> str:
     """The per-notebook wall-time table recorded by ``execute_notebook``."""
     path = Path(out_dir) / TIMINGS_FILE
     runs = json.loads(path.read_text()) if path.is_file() else {}
-    lines = [f"{'notebook':<28} {'profile':<8} {'seconds':>8} {'budget':>7}  status",
-             "-" * 62]
+    lines = [f"{'notebook':<28} {'profile':<8} {'seconds':>8} {'budget':>7}  {'status':<11}  "
+             "training", "-" * 90]
     for name in sorted(runs):
         r = runs[name]
         budget = r["budget_s"]
         status = "FAILED" if not r["ok"] else (
             "OVER BUDGET" if budget and r["seconds"] > budget else "ok")
         budget_txt = f"{budget:.0f}" if budget else "-"
-        lines.append(f"{name:<28} {r['profile']:<8} {r['seconds']:>8.1f} {budget_txt:>7}  {status}")
+        lines.append(f"{name:<28} {r['profile']:<8} {r['seconds']:>8.1f} {budget_txt:>7}  "
+                     f"{status:<11}  {r.get('training', '-')}")
     total = sum(r["seconds"] for r in runs.values())
     lines.append(f"{'total':<28} {'':<8} {total:>8.1f}")
     return "\n".join(lines)

@@ -42,10 +42,11 @@ def course_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
-def write_notebook(path: Path, *sources: str, budget: dict | None = None) -> Path:
-    """A notebook with a `parameters` cell (profile = "quick") followed by ``sources``."""
+def write_notebook(path: Path, *sources: str, budget: dict | None = None,
+                   parameters: str = 'profile = "quick"') -> Path:
+    """A notebook with a `parameters` cell (``parameters``) followed by ``sources``."""
     nb = new_notebook()
-    params = new_code_cell('profile = "quick"')
+    params = new_code_cell(parameters)
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params] + [new_code_cell(s) for s in sources]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",

@@ -2,6 +2,8 @@
 
 Each notebook glues its key figures (see helpers.notebook); the bands below are what a
 correct quick run must produce. A notebook without bands here fails: every chapter is checked.
+The same run is then held to nbval's output check (``# NBVAL_CHECK_OUTPUT`` cells against
+the committed outputs), so `make test` executes each notebook once.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ OPTIONAL = {
 }
 
 NOTEBOOKS = runner.toc_notebooks(runner.REPO_ROOT / "book" / "_toc.yml")
+SANITIZE = runner.REPO_ROOT / "tests" / "nbval_sanitize.cfg"
 
 
 def _check(name, value, band):
@@ -87,8 +90,11 @@ def test_every_toc_notebook_has_bands():
 def test_notebook_runs_and_its_key_results_are_in_band(nb, executed_dir):
     # conftest's autouse `course_home` gives each run a fresh DL_HANDBOOK_HOME, which the
     # kernel inherits: no checkpoint or crawl from an earlier run is reused, so every
-    # notebook really trains and collects here.
+    # notebook really trains and collects here (the time table says "trained").
     run = runner.execute_notebook(nb, executed_dir, "quick")
+    assert "resumed" not in run.training and "reused" not in run.training, run.training
+    differences = runner.compare_outputs(nb, executed_dir / nb.name, SANITIZE)
+    assert not differences, "\n\n".join(differences)
     glued = read_glued(executed_dir / nb.name)
     missing = set(REQUIRED[nb.stem]) - set(glued)
     assert not missing, f"{nb.stem} did not glue {sorted(missing)}"

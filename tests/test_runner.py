@@ -126,3 +126,59 @@ def test_refresh_outputs_executes_in_place_without_papermill_metadata(tiny_cours
     assert "".join(nb["cells"][1]["outputs"][0]["text"]) == "hello\n"
     assert "papermill" not in nb["metadata"]
     assert read_glued(tiny_course / "notebooks" / "a_ok.ipynb")["name"] == "quick"
+
+
+FIT_CELL = """
+import torch
+from helpers import paths, train
+x, y = torch.randn(32, 4), torch.arange(32) % 2
+net = torch.nn.Linear(4, 2)
+key = train.run_key({"lr": lr})
+history = train.fit(net, train.TensorLoader(x, y, 8), num_epochs=2, progress=False,
+                    optimizer=torch.optim.SGD(net.parameters(), lr=lr), run_key=key,
+                    checkpoint_dir=paths.checkpoint_dir("demo", key), resume=True)
+print(history.summary())
+"""
+
+
+def test_the_time_table_says_whether_each_fit_trained_or_reused(tmp_path):
+    cells = (FIT_CELL, "train.fit(torch.nn.Linear(4, 2), train.TensorLoader(x, y, 8), "
+                       "num_epochs=1, optimizer=torch.optim.SGD(net.parameters(), 0.1), "
+                       "progress=False)")
+    nb = write_notebook(tmp_path / "nb" / "fits.ipynb", *cells,
+                        parameters='profile = "quick"\nlr = 0.1')
+    out = tmp_path / "executed"
+    assert runner.execute_notebook(nb, out).training == "trained x2"
+    again = runner.execute_notebook(nb, out)  # the same course root: the checkpoint is there
+    assert again.training == "trained x1, reused x1"
+    assert "trained x1, reused x1" in runner.format_time_table(out)
+    assert json.loads((out / runner.TIMINGS_FILE).read_text())["fits"]["training"] == again.training
+    # one hyperparameter changed in the parameters cell: a new run key, so it trains again
+    changed = write_notebook(tmp_path / "nb" / "fits_lr.ipynb", *cells,
+                             parameters='profile = "quick"\nlr = 0.05')
+    assert runner.execute_notebook(changed, out).training == "trained x2"
+    assert runner.training_summary(tmp_path / "none.jsonl") == "-"
+
+
+def test_compare_outputs_is_nbvals_check_on_the_papermill_run(tmp_path):
+    sanitize = runner.REPO_ROOT / "tests" / "nbval_sanitize.cfg"
+    nb = write_notebook(tmp_path / "nb" / "out.ipynb",
+                        "# NBVAL_CHECK_OUTPUT\nprint('rows:', 3, 'share:', 0.25)",
+                        "import random\nprint(random.random())  # not checked")
+    runner.refresh_outputs(nb)  # the committed outputs
+    out = tmp_path / "executed"
+    runner.execute_notebook(nb, out)
+    assert runner.compare_outputs(nb, out / nb.name, sanitize) == []
+    import nbformat
+
+    committed = nbformat.read(nb, as_version=4)
+    committed.cells[1].outputs[0]["text"] = "rows: 4 share: 0.5\n"  # the int differs
+    nbformat.write(committed, nb)
+    problems = runner.compare_outputs(nb, out / nb.name, sanitize)
+    assert len(problems) == 1 and "cell 1" in problems[0] and "rows: 4" in problems[0]
+    committed.cells[1].outputs[0]["text"] = "rows: 3 share: 0.75\n"  # floats are sanitized
+    nbformat.write(committed, nb)
+    assert runner.compare_outputs(nb, out / nb.name, sanitize) == []
+    committed.cells[1].source += "\n"
+    nbformat.write(committed, nb)
+    assert "other code" in runner.compare_outputs(nb, out / nb.name, sanitize)[0]
