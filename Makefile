@@ -115,6 +115,33 @@ nbval:
 	$(PY) -m pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks -q \
 	  -p no:cacheprovider
 
+# Colab, rehearsed here: (1) the declared floors must resolve together for CPython 3.12
+# (Colab's Python; metadata only, nothing installed); (2) a fresh venv gets only what Colab
+# brings (torch, torchvision, and ipykernel to run the notebook), then chapters 00 and 02
+# run in it (quick profile). Their own install cell installs the course, pointed at this
+# checkout by DL_HANDBOOK_SOURCE, exactly as it does on Colab. Needs PyPI; takes minutes.
+COLAB := $(BUILD)/colab
+colab-check: setup
+	rm -rf $(COLAB) && mkdir -p $(COLAB) && date +%s > $(COLAB)/started
+	$(PY) -m helpers.colab floors > $(COLAB)/floors.txt
+	$(PY) -m pip install --dry-run --ignore-installed --target $(COLAB)/floors \
+	  --python-version 3.12 --only-binary=:all: --platform manylinux_2_28_x86_64 \
+	  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any \
+	  -r $(COLAB)/floors.txt > $(COLAB)/floors.log 2>&1 \
+	  || { grep -v "^WARNING: Location" $(COLAB)/floors.log; exit 1; }
+	@echo ">> the declared floors resolve together for Python 3.12: $$(( $$(grep '^Would install' $(COLAB)/floors.log | wc -w) - 2 )) packages"
+	$(PYTHON) -m venv $(COLAB)/venv
+	$(COLAB)/venv/bin/python -m pip install -q --upgrade pip
+	$(COLAB)/venv/bin/python -m pip install -q $$(grep -oE '^torch(vision)?==[^ ]+' requirements.txt) ipykernel
+	$(COLAB)/venv/bin/python -m ipykernel install --prefix $(abspath $(COLAB)/kernel) --name colab-check >/dev/null
+	JUPYTER_PATH=$(abspath $(COLAB)/kernel/share/jupyter) DL_HANDBOOK_SOURCE=file://$(CURDIR) \
+	DL_HANDBOOK_HOME=$(abspath $(COLAB)/home) \
+	  $(PY) -m helpers.runner execute --kernel colab-check --only 00_setup 02_data_cleaning \
+	  --out $(COLAB)/executed
+	@where=$$(cd / && $(abspath $(COLAB))/venv/bin/python -I -c "import helpers; print(helpers.__file__)"); \
+	case "$$where" in $(abspath $(COLAB))/venv/*) ;; *) echo "helpers came from $$where"; exit 1;; esac
+	@echo ">> colab-check passed in $$(( $$(date +%s) - $$(cat $(COLAB)/started) )) s; the Colab-like venv holds $$($(COLAB)/venv/bin/python -m pip list 2>/dev/null | tail -n +3 | wc -l) packages"
+
 # Maintainers: re-execute notebooks/ in place (quick profile) to refresh the committed outputs.
 outputs: setup
 	$(PY) -m helpers.runner refresh

@@ -2,7 +2,8 @@
 
 Each module is introduced by a notebook, named in its docstring:
 
-* ``profiles``, ``env``, ``paths``, ``hardware``, ``notebook``, ``runner``: ``00_setup``;
+* ``profiles``, ``env``, ``paths``, ``hardware``, ``notebook``, ``runner``, ``colab``:
+  ``00_setup``;
 * ``data`` (the dataset registry and loaders), ``crawl``: ``01_data_collection``;
 * ``clean``: ``02_data_cleaning``;
 * ``train`` (the shared training loop), ``models``: ``03_cnn_training``;
@@ -15,6 +16,10 @@ Import the modules you need, e.g. ``from helpers import env, profiles``.
 import logging as _logging
 
 __version__ = "0.1.0"
+# The one place that says where the course lives: Colab badges, install cells (rendered by
+# ``python -m helpers.colab sync``) and the crawler's user agent all read these.
+REPOSITORY = "https://github.com/dl-handbook/dl-handbook"
+REF = "main"
 
 
 class _DropEnumNotice(_logging.Filter):

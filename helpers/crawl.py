@@ -28,6 +28,8 @@ import pandas as pd
 import requests
 from tqdm.auto import tqdm
 
+from . import REPOSITORY
+
 __all__ = ["serve_folder", "PoliteSession", "CrawlResult", "crawl_catalog"]
 
 
@@ -96,7 +98,7 @@ class PoliteSession:
     """
 
     base_url: str
-    user_agent: str = "dl-handbook-crawler/0.1 (+https://github.com/dl-handbook/dl-handbook)"
+    user_agent: str = f"dl-handbook-crawler/0.1 (+{REPOSITORY})"
     min_interval_s: float = 0.1
     retries: int = 2
     timeout_s: float = 10.0

@@ -130,9 +130,13 @@ def _record(out_dir: Path, run: NotebookRun) -> None:
 
 
 def execute_notebook(
-    notebook: Path, out_dir: Path, profile: str = "quick", timeout_s: int = 1800
+    notebook: Path, out_dir: Path, profile: str = "quick", timeout_s: int = 1800,
+    kernel_name: str = "python3",
 ) -> NotebookRun:
     """Run one notebook with papermill, injecting ``profile``; record its wall time.
+
+    ``kernel_name`` picks the Jupyter kernel (another virtual environment's, as
+    ``make colab-check`` does); the default is this environment's ``python3``.
 
     The executed copy goes to ``out_dir/<name>.ipynb`` (also when it fails, so the error
     can be read there). Every ``fit`` in the notebook logs to ``out_dir/<name>.fits.jsonl``
@@ -157,7 +161,7 @@ def execute_notebook(
     try:
         pm.execute_notebook(
             str(notebook), str(dst), parameters={"profile": profile},
-            cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
+            cwd=str(notebook.parent), kernel_name=kernel_name, progress_bar=False,
             execution_timeout=timeout_s,
         )
         ok = True
@@ -326,18 +330,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help="where notebooks/ is")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "_build" / "executed")
     parser.add_argument("--book-src", type=Path, default=REPO_ROOT / "_build" / "book-src")
+    parser.add_argument("--kernel", default="python3", help="Jupyter kernel for `execute`")
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="execute only these toc notebooks (e.g. 00_setup)")
     args = parser.parse_args(argv)
 
     from .profiles import get_profile
 
     get_profile(args.profile)
     notebooks = toc_notebooks(args.toc, args.root)
+    if args.only:
+        unknown = sorted(set(args.only) - {nb.stem for nb in notebooks})
+        if unknown:
+            raise SystemExit(f"--only: {unknown} not in {args.toc}")
+        notebooks = [nb for nb in notebooks if nb.stem in args.only]
     if args.command == "execute":
         failed = []
         for nb in notebooks:
             print(f"executing {nb.name} ({args.profile}) ...", flush=True)
             try:
-                execute_notebook(nb, args.out, args.profile)
+                execute_notebook(nb, args.out, args.profile, kernel_name=args.kernel)
             except Exception as exc:  # report every failure, then fail
                 failed.append(nb.name)
                 print(f"  FAILED: {type(exc).__name__}: {str(exc)[:2000]}", file=sys.stderr)
