@@ -85,3 +85,11 @@ def test_the_cli(capsys):
     assert "match" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         colab.main(["nonsense"])
+
+
+def test_floor_pins_pin_every_declared_floor(capsys):
+    pins = colab.floor_pins()
+    assert "numpy==2.0" in pins and "transformers==4.46.1" in pins and "torch==2.4" in pins
+    names = [p.split("==")[0] for p in pins]
+    assert len(names) == len(set(names)) and all("==" in p for p in pins)
+    assert colab.main(["floors"]) == 0 and capsys.readouterr().out.split() == pins
