@@ -238,7 +238,7 @@ def read_labelled_csv(path: Path, text_column: str = "text", label_column: str =
     if bad:
         shown = "; ".join(bad[:20]) + (f"; ... ({len(bad) - 20} more)" if len(bad) > 20 else "")
         expected = (f"expected one of {list(classes)}" if classes is not None
-                    else "expected integer class indices 0, 1, 2, ...")
+                    else "expected integer class indices (0, 1, 2, ...)")
         raise DataFormatError(
             f"{Path(path).name}: {len(bad)} row{'s' if len(bad) > 1 else ''} of column "
             f"{label_column!r} hold{'' if len(bad) > 1 else 's'} no valid class label: {shown}; "

@@ -77,11 +77,15 @@ class History(list):
     def summary(self) -> str:
         """One line for a notebook: what this call trained."""
         if self.status == "reused":
-            return f"reused a finished checkpoint ({len(self)} epochs): nothing was trained"
+            return f"reused a finished checkpoint ({_epochs(len(self))}): nothing was trained"
         if self.status == "resumed":
             return (f"resumed from epoch {self.resumed_from}: trained epochs "
                     f"{self.resumed_from + 1}-{len(self)}")
-        return f"trained from scratch: {len(self)} epochs"
+        return f"trained from scratch: {_epochs(len(self))}"
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch{'' if n == 1 else 's'}"
 
 
 def _plain(value: Any, where: str = "config") -> Any:
@@ -478,10 +482,11 @@ def fit(
         history.status = "reused" if start_epoch >= num_epochs else "resumed"
         history.resumed_from = start_epoch
     if ckpt_path is not None:
-        plan = {"trained": f"no checkpoint yet: training {num_epochs} epochs from scratch",
-                "resumed": f"resuming from epoch {start_epoch} of {num_epochs}",
-                "reused": f"finished run found ({len(history)} epochs): nothing to train"}
-        print(f"checkpoint {ckpt_path.parent.name}: {plan[history.status]}", flush=True)
+        plan = {"trained": f"no checkpoint yet, training {_epochs(num_epochs)} from scratch",
+                "resumed": f"checkpoint found, resuming from epoch {start_epoch} of {num_epochs}",
+                "reused": f"finished before ({_epochs(len(history))} in its checkpoint), "
+                          "nothing to train"}
+        print(f"run {ckpt_path.parent.name}: {plan[history.status]}", flush=True)
     _log_fit(history, ckpt_path.parent if ckpt_path else None, run_key)
     try:
         steps = len(train_loader)  # type: ignore[arg-type]
