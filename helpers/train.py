@@ -354,9 +354,9 @@ def _check_finite(net: nn.Module, row: dict[str, float], epoch: int) -> None:
     bad = [name for name, p in net.named_parameters() if not torch.isfinite(p).all()]
     if bad or not math.isfinite(row.get("val_loss", 0.0)):
         what = f"weights {bad[:3]}" if bad else f"validation loss {row['val_loss']}"
-        raise DivergenceError(f"training diverged in epoch {epoch}: non-finite {what}. The "
-                              "checkpoint of the previous epoch was kept. Lower the learning "
-                              "rate or clip gradients (grad_clip=1.0).")
+        raise DivergenceError(f"training diverged in epoch {epoch}: non-finite {what}. Nothing "
+                              "from this epoch was saved. Lower the learning rate or clip "
+                              "gradients (grad_clip=1.0).")
 
 
 def _save_atomic(obj: dict[str, Any], path: Path) -> None:

@@ -356,3 +356,27 @@ def test_cuda_checkpoint_resumes_on_the_cpu_and_precision_follows_the_capability
     assert hist.status == "reused"
     for p, q in zip(net.parameters(), cpu_net.parameters(), strict=True):
         assert torch.equal(p.detach().cpu(), q.detach())
+
+
+def test_non_finite_weights_after_an_epoch_are_not_saved(tmp_path):
+    x, y = _data()
+    net = _net()
+
+    class PoisonAfterStep(torch.optim.SGD):
+        poison = False
+
+        def step(self, closure=None):
+            out = super().step(closure)
+            if self.poison:  # NaN weights after the epoch's last step, its loss still finite
+                with torch.no_grad():
+                    net[5].bias[0] = float("nan")
+            return out
+
+    opt = PoisonAfterStep(net.parameters(), lr=0.0)
+    train.fit(net, train.TensorLoader(x, y, 96), num_epochs=1, optimizer=opt,
+              checkpoint_dir=tmp_path, progress=False)
+    opt.poison = True
+    with pytest.raises(train.DivergenceError, match=r"epoch 2: non-finite weights \['5.bias'\]"):
+        train.fit(net, train.TensorLoader(x, y, 96), num_epochs=2, optimizer=opt,
+                  checkpoint_dir=tmp_path, resume=True, progress=False)
+    assert torch.load(tmp_path / train.CHECKPOINT_NAME, weights_only=True)["epoch"] == 1
