@@ -109,3 +109,29 @@ def test_notebook_runs_and_its_key_results_are_in_band(nb, executed_dir):
     print(f"{nb.stem}: {run.seconds:.1f} s", {k: glued[k] for k in sorted(glued)})
 
 
+
+
+def test_every_parameter_of_a_resumable_chapter_is_in_its_run_key():
+    # A chapter that resumes from checkpoints keys them by train.run_key(run): every
+    # parameter must reach `run`, or changing it would reuse the old run's checkpoint.
+    # `run` is built from vars(cfg) and the seed; cfg = chapter_config(profile, ..., p=p).
+    import ast
+    import json
+
+    checked = 0
+    for nb in NOTEBOOKS:
+        cells = json.loads(nb.read_text())["cells"]
+        code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+        if not any("resume=True" in c for c in code):
+            continue
+        params = next("".join(c["source"]) for c in cells
+                      if "parameters" in c["metadata"].get("tags", []))
+        names = {t.id for node in ast.parse(params).body if isinstance(node, ast.Assign)
+                 for t in node.targets}
+        config_call = next(c for c in code if "chapter_config(" in c)
+        keyed = next(c for c in code if "train.run_key(" in c)
+        assert "**vars(cfg)" in keyed and '"seed": seed' in keyed, nb.stem
+        for name in names - {"profile", "seed"}:
+            assert f"{name}={name}" in config_call, f"{nb.stem}: parameter {name} not in cfg"
+        checked += 1
+    assert checked >= 2  # 03 and 04
