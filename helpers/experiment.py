@@ -1,0 +1,159 @@
+"""Experiments over seeds: run, summarize with 95% intervals, compare paired, plot.
+
+Introduced in ``notebooks/03_cnn_training.ipynb`` ("Transfer or scratch, over seeds").
+
+One training run is one draw: another seed gives another number. So a claim such as
+"transfer beats training from scratch" is checked like this::
+
+    runs = experiment.over_seeds(train_and_score, seeds=range(5), configs=["scratch", "transfer"])
+    experiment.summarize(runs, "acc")            # mean, sd and a 95% interval per config
+    experiment.compare(runs, "acc", "transfer", "scratch")   # paired by seed, with a verdict
+
+``compare`` says ``"better"`` or ``"worse"`` only when the 95% interval of the paired
+difference excludes zero; otherwise ``"indistinguishable at this budget"``: more seeds (or
+more data) could still tell them apart, this experiment cannot. The statistics are
+``scipy.stats``: a t-interval by default, or ``scipy.stats.bootstrap``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["over_seeds", "summarize", "compare", "Comparison", "plot_intervals", "VERDICTS"]
+
+VERDICTS = ("better", "worse", "indistinguishable at this budget")
+
+
+def over_seeds(fn: Callable[..., Mapping[str, float] | float], seeds: Iterable[int],
+               configs: Sequence[Any] | None = None, progress: bool = True) -> pd.DataFrame:
+    """Call ``fn(seed)`` (or ``fn(config, seed)`` for each of ``configs``) for every seed.
+
+    ``fn`` returns a number (the column ``value``) or a dict of metrics. The result is tidy:
+    one row per run, with the columns ``config`` (when given), ``seed`` and the metrics.
+    """
+    from tqdm.auto import tqdm
+
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("no seeds: give at least one, e.g. seeds=range(3)")
+    jobs = [(c, s) for c in configs for s in seeds] if configs is not None else \
+        [(None, s) for s in seeds]
+    rows = []
+    for config, seed in tqdm(jobs, desc="runs", disable=not progress):
+        result = fn(seed) if configs is None else fn(config, seed)
+        metrics = dict(result) if isinstance(result, Mapping) else {"value": float(result)}
+        rows.append(({"config": config} if configs is not None else {}) | {"seed": seed}
+                    | metrics)
+    return pd.DataFrame(rows)
+
+
+def _interval(values: np.ndarray, confidence: float, method: str) -> tuple[float, float]:
+    from scipy import stats
+
+    if len(values) < 2:
+        raise ValueError(f"an interval needs at least 2 seeds, got {len(values)}")
+    if method not in ("t", "bootstrap"):
+        raise ValueError(f"method must be 't' or 'bootstrap', got {method!r}")
+    if np.ptp(values) == 0:  # every seed gave the same number: a zero-width interval
+        return float(values[0]), float(values[0])
+    if method == "t":
+        low, high = stats.ttest_1samp(values, 0.0).confidence_interval(confidence)
+    else:
+        res = stats.bootstrap((values,), np.mean, confidence_level=confidence,
+                              n_resamples=9999, method="BCa", random_state=0)
+        low, high = res.confidence_interval
+    return float(low), float(high)
+
+
+def summarize(runs: pd.DataFrame, metric: str = "value", by: str | None = "config",
+              confidence: float = 0.95, method: str = "t") -> pd.DataFrame:
+    """Per ``by`` group (or over all rows if ``by`` is None): ``n``, ``mean``, ``std`` and a
+    ``confidence`` interval of the mean (``ci_low``, ``ci_high``), a t-interval or a BCa
+    bootstrap (``method="bootstrap"``). Groups keep their order of first appearance.
+
+    With 3-5 seeds use the t-interval: the bootstrap has too few points to resample and its
+    intervals come out too narrow (``tests/test_experiment.py`` measures both)."""
+    if metric not in runs.columns:
+        raise KeyError(f"no column {metric!r}; the runs have {list(runs.columns)}")
+    groups = runs.groupby(by, sort=False)[metric] if by is not None else [("all", runs[metric])]
+    rows = {}
+    for name, values in groups:
+        values = values.to_numpy(dtype=float)
+        low, high = _interval(values, confidence, method)
+        rows[name] = {"n": len(values), "mean": values.mean(), "std": values.std(ddof=1),
+                      "ci_low": low, "ci_high": high}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(by or "group")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``a`` against ``b`` on ``metric``, paired by seed: the mean difference ``a - b``, its
+    interval, the number of seeds and the verdict for ``a`` (one of ``VERDICTS``)."""
+
+    a: str
+    b: str
+    metric: str
+    diff: float
+    ci_low: float
+    ci_high: float
+    n: int
+    verdict: str
+    confidence: float = 0.95
+
+    def __str__(self) -> str:
+        pct = round(100 * self.confidence)
+        return (f"{self.a} - {self.b} ({self.metric}): {self.diff:+.4f}, {pct}% CI "
+                f"[{self.ci_low:+.4f}, {self.ci_high:+.4f}] over {self.n} seeds: {self.verdict}")
+
+
+def compare(runs: pd.DataFrame, metric: str, a: Any, b: Any, by: str = "config",
+            higher_is_better: bool = True, confidence: float = 0.95,
+            method: str = "t") -> Comparison:
+    """Is ``a`` better than ``b``? Paired by seed: each seed's difference ``a - b`` (same data
+    split, same initialization stream), then a ``confidence`` interval of their mean.
+
+    The verdict is ``"better"`` or ``"worse"`` only when the interval excludes zero, else
+    ``"indistinguishable at this budget"``.
+
+    Raises:
+        ValueError: ``a`` and ``b`` were not run on the same seeds, or on fewer than 2.
+    """
+    wide = runs.pivot_table(index="seed", columns=by, values=metric, aggfunc="first")
+    missing = [c for c in (a, b) if c not in wide.columns]
+    if missing:
+        raise ValueError(f"no runs for {missing}; the runs have {list(wide.columns)}")
+    pair = wide[[a, b]]
+    if pair.isna().any().any():
+        raise ValueError(f"{a!r} and {b!r} must be run on the same seeds to be paired; seeds "
+                         f"with one missing: {sorted(pair.index[pair.isna().any(axis=1)])}")
+    diffs = (pair[a] - pair[b]).to_numpy(dtype=float)
+    low, high = _interval(diffs, confidence, method)
+    sign = 1.0 if higher_is_better else -1.0  # lower is better: read the interval mirrored
+    gain_low, gain_high = sorted((sign * low, sign * high))
+    verdict = "better" if gain_low > 0 else "worse" if gain_high < 0 else VERDICTS[2]
+    return Comparison(str(a), str(b), metric, float(diffs.mean()), low, high, len(diffs),
+                      verdict, confidence)
+
+
+def plot_intervals(summary: pd.DataFrame, ax: Any = None, xlabel: str = "",
+                   highlight: Any = None) -> Any:
+    """Means with their intervals (from ``summarize``), one row per configuration."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.35 * len(summary) + 1.2))
+    y = np.arange(len(summary))[::-1]
+    err = np.vstack([summary["mean"] - summary["ci_low"], summary["ci_high"] - summary["mean"]])
+    colors = ["C3" if name == highlight else "C0" for name in summary.index]
+    ax.errorbar(summary["mean"], y, xerr=err, fmt="none", ecolor=colors, capsize=3)
+    ax.scatter(summary["mean"], y, c=colors, zorder=3)
+    ax.set_yticks(y, [str(i) for i in summary.index])
+    n = summary["n"].iloc[0] if summary["n"].nunique() == 1 else "several"
+    ax.set_xlabel(xlabel or f"mean with 95% interval ({n} seeds)")
+    ax.grid(axis="x", alpha=0.3)
+    return ax
