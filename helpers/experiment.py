@@ -127,11 +127,11 @@ def compare(runs: pd.DataFrame, metric: str, a: Any, b: Any, by: str = "config",
     missing = [c for c in (a, b) if c not in wide.columns]
     if missing:
         raise ValueError(f"no runs for {missing}; the runs have {list(wide.columns)}")
-    pair = wide[[a, b]]
+    pair = wide[[a, b]] if a != b else wide[[a]]
     if pair.isna().any().any():
         raise ValueError(f"{a!r} and {b!r} must be run on the same seeds to be paired; seeds "
                          f"with one missing: {sorted(pair.index[pair.isna().any(axis=1)])}")
-    diffs = (pair[a] - pair[b]).to_numpy(dtype=float)
+    diffs = (pair[a] - pair[b]).to_numpy(dtype=float)  # a == b: zeros, "indistinguishable"
     low, high = _interval(diffs, confidence, method)
     sign = 1.0 if higher_is_better else -1.0  # lower is better: read the interval mirrored
     gain_low, gain_high = sorted((sign * low, sign * high))
@@ -148,10 +148,9 @@ def plot_intervals(summary: pd.DataFrame, ax: Any = None, xlabel: str = "",
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 0.35 * len(summary) + 1.2))
     y = np.arange(len(summary))[::-1]
-    err = np.vstack([summary["mean"] - summary["ci_low"], summary["ci_high"] - summary["mean"]])
-    colors = ["C3" if name == highlight else "C0" for name in summary.index]
-    ax.errorbar(summary["mean"], y, xerr=err, fmt="none", ecolor=colors, capsize=3)
-    ax.scatter(summary["mean"], y, c=colors, zorder=3)
+    for row, (name, s) in zip(y, summary.iterrows(), strict=True):
+        ax.errorbar(s["mean"], row, xerr=[[s["mean"] - s["ci_low"]], [s["ci_high"] - s["mean"]]],
+                    fmt="o", color="C3" if name == highlight else "C0", capsize=3)
     ax.set_yticks(y, [str(i) for i in summary.index])
     n = summary["n"].iloc[0] if summary["n"].nunique() == 1 else "several"
     ax.set_xlabel(xlabel or f"mean with 95% interval ({n} seeds)")

@@ -6,6 +6,8 @@ import pytest
 
 from helpers import experiment
 
+VERDICT_SAME = "indistinguishable at this budget"
+
 
 def _runs(means: dict[str, float], sd: float, n: int, rng, paired_sd: float = 0.0):
     """Runs whose per-seed values share a seed effect (sd ``paired_sd``), as paired runs do."""
@@ -59,6 +61,8 @@ def test_clearly_different_configs_get_better_and_worse():
     assert experiment.compare(loss, "loss", "new", "old", higher_is_better=False).verdict == "better"
     assert experiment.compare(loss, "loss", "old", "new", higher_is_better=False).verdict == "worse"
     assert "better" in str(better) and "5 seeds" in str(better)
+    same = experiment.compare(runs, "acc", "new", "new")  # e.g. the chosen recipe is the baseline
+    assert same.diff == 0 and same.ci_low == same.ci_high == 0 and same.verdict == VERDICT_SAME
     # pairing matters: the shared seed effect (sd 0.05) would swamp an unpaired comparison
     assert better.ci_high - better.ci_low < 0.05
 
@@ -95,3 +99,7 @@ def test_over_seeds_and_plot():
     matplotlib.use("Agg")
     ax = experiment.plot_intervals(experiment.summarize(grid), highlight="b")
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    many = experiment.over_seeds(lambda c, s: float(s), range(2), configs=list("abcdefg"),
+                                 progress=False)
+    ax = experiment.plot_intervals(experiment.summarize(many), highlight="c")
+    assert len(ax.get_yticklabels()) == 7
