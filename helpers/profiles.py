@@ -69,8 +69,9 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                              "batch_size": 32, "lr": 1.5e-4, "num_epochs": 1,
                              "weight_decay": 0.01, "warmup_fraction": 0.1,
                              "freeze_embeddings": True, "target_acc": 0.80},
-                    "tuning": {"n_train": 3000, "n_val": 1000, "num_epochs": 2,
-                               "grid_points": 3, "worker_trials": 3},
+                    "tuning": {"n_train": 3000, "n_val": 1000, "n_test": 2000, "num_epochs": 2,
+                               "grid_points": 3, "worker_trials": 3, "n_seeds": 3,
+                               "opt_epochs": 3},
                     # Small enough to overfit within 15 epochs, and to run 14 configurations
                     # x 3 seeds in about 90 s on 2 cores (notebook 06 says so).
                     "regularization": {"n_train": 500, "n_stop": 1000, "n_val": 2000,
@@ -106,8 +107,9 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                              "batch_size": 32, "lr": 2e-5, "num_epochs": 3,
                              "weight_decay": 0.01, "warmup_fraction": 0.1,
                              "freeze_embeddings": False, "target_acc": 0.925},
-                    "tuning": {"n_train": 50000, "n_val": 10000, "num_epochs": 6,
-                               "grid_points": 5, "worker_trials": 10},
+                    "tuning": {"n_train": 50000, "n_val": 10000, "n_test": 10000,
+                               "num_epochs": 6, "grid_points": 5, "worker_trials": 10,
+                               "n_seeds": 3, "opt_epochs": 10},
                     "regularization": {"n_train": 5000, "n_stop": 5000, "n_val": 5000,
                                        "n_test": 10000, "num_epochs": 40, "lr": 2e-3,
                                        "n_seeds": 5},

@@ -4,22 +4,30 @@ Introduced in ``notebooks/05_hyperparameter_tuning.ipynb``.
 
 * ``storage_url``: a SQLite file in the course cache by default; PostgreSQL or MySQL URLs
   when one machine is not enough. A bad URL is a clear error.
+* ``open_storage``: a journal file for several processes on one machine, or a database with
+  a heartbeat, so that the trial of a worker that dies is failed and run again.
 * ``SearchSpace``: a validated description of what to tune; ``suggest`` draws a trial's
   values, ``grid`` gives the grid for Optuna's ``GridSampler``.
 * ``FashionObjective``: the chapter-03 CNN on a Fashion-MNIST subset, trained with
   ``helpers.train.fit`` on the device you give it (else the best one here); reports
   validation accuracy per epoch so pruners can stop bad trials. A trial whose training
   diverges scores NaN, which Optuna records as a failed trial; the study goes on.
-* ``python -m helpers.tune worker ...``: one worker process of a shared study.
+* ``epochs_used``: what a search cost, counted in training epochs (pruned trials included).
+* ``python -m helpers.tune worker ...``: one worker process of a shared study, running exactly
+  the notebook's objective (search space, data sizes, epochs, seed, profile, device).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import json
 import logging
 import math
 import os
 import sys
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +36,8 @@ import torch
 
 from . import env, paths
 
-__all__ = ["storage_url", "SearchSpace", "FashionObjective", "run_worker", "main"]
+__all__ = ["storage_url", "open_storage", "SearchSpace", "FashionObjective", "epochs_used",
+           "run_worker", "main"]
 
 _BACKENDS = ("sqlite", "postgresql", "mysql")
 logger = logging.getLogger(__name__)
@@ -55,6 +64,46 @@ def storage_url(url: str | None = None, study: str = "course") -> str:
         raise ValueError(f"storage backend {backend!r} is not supported for a shared study; "
                          f"use one of: {forms}")
     return url
+
+
+def open_storage(spec: str, heartbeat_s: int | None = None, max_retry: int = 1) -> Any:
+    """An Optuna storage: a journal file, or a database with an optional heartbeat.
+
+    * ``journal:PATH`` (or a path ending in ``.log``): Optuna's ``JournalStorage`` in one
+      file, the recommended way for several processes on *one* machine (SQLite locks).
+    * A database URL (see ``storage_url``): ``RDBStorage``. With ``heartbeat_s`` every running
+      trial writes a heartbeat; one silent for ``2 * heartbeat_s`` (its worker was killed) is
+      marked failed and, by ``RetryHeartbeatStaleTrialCallback``, queued again up to
+      ``max_retry`` times. Optuna 5's journal storage has no heartbeat: use a database where
+      workers can die (preemptible machines).
+
+    Raises:
+        ValueError: a bad URL, or a heartbeat asked of a journal file.
+    """
+    import optuna
+
+    if spec.startswith("journal:") or spec.endswith(".log"):
+        if heartbeat_s is not None:
+            raise ValueError("a journal file has no heartbeat in Optuna 5; for heartbeat_s use "
+                             "a database URL such as sqlite:///path/to/file.db")
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(spec.removeprefix("journal:")))
+    url = storage_url(spec)
+    if heartbeat_s is None:
+        return optuna.storages.RDBStorage(url)
+    with warnings.catch_warnings():  # Optuna marks the heartbeat API "experimental" since 2.8
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url, heartbeat_interval=heartbeat_s, grace_period=2 * heartbeat_s,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=max_retry))
+
+
+def epochs_used(trials: Iterable[Any]) -> int:
+    """Training epochs a set of trials cost: one per reported value (a pruned trial counts
+    the epochs it ran before it was stopped)."""
+    return sum(len(t.intermediate_values) for t in trials)
 
 
 @dataclass(frozen=True)
@@ -95,6 +144,21 @@ class SearchSpace:
                 out[name] = trial.suggest_float(name, spec[1], spec[2], log=kind == "log")
         return out
 
+    def to_json(self) -> str:
+        """The space as JSON, e.g. for a worker's ``--space``."""
+        return json.dumps(self.params)
+
+    @classmethod
+    def from_json(cls, text: str) -> SearchSpace:
+        """The space back from ``to_json``; a malformed text is a clear error."""
+        try:
+            params = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"the search space is not JSON ({err}): {text[:80]!r}") from err
+        if not isinstance(params, dict):
+            raise ValueError(f"the search space must be a JSON object, got {text[:80]!r}")
+        return cls({k: tuple(v) for k, v in params.items()})
+
     def grid(self, points: int) -> dict[str, list[Any]]:
         """A grid with ``points`` values per numeric parameter (log-spaced for log ones)."""
         grid: dict[str, list[Any]] = {}
@@ -111,6 +175,10 @@ class SearchSpace:
         return grid
 
 
+def _prep(images: np.ndarray) -> torch.Tensor:
+    return (torch.tensor(images[:, None], dtype=torch.float32) / 255 - 0.286) / 0.353
+
+
 class FashionObjective:
     """Validation accuracy of the chapter-03 CNN on a Fashion-MNIST subset, for one trial.
 
@@ -125,36 +193,60 @@ class FashionObjective:
         from .data import load_fashion_mnist
 
         self.space, self.num_epochs, self.seed = space, num_epochs, seed
+        self.profile = profile
         self.device = env.pick_device(device)
         x, y = load_fashion_mnist("train", profile=profile)
         rng = np.random.default_rng(seed)
         idx = rng.choice(len(y), n_train + n_val, replace=False)
-        xt = torch.tensor(x[idx, None], dtype=torch.float32) / 255
-        xt = (xt - 0.286) / 0.353
-        yt = torch.tensor(y[idx])
-        self.x_train, self.y_train = xt[:n_train], yt[:n_train]
-        self.x_val, self.y_val = xt[n_train:], yt[n_train:]
+        self.x_train, self.y_train = _prep(x[idx[:n_train]]), torch.tensor(y[idx[:n_train]])
+        self.x_val, self.y_val = _prep(x[idx[n_train:]]), torch.tensor(y[idx[n_train:]])
 
-    def train_and_score(self, params: dict[str, Any], report=None) -> float:
-        """Train with ``params`` (lr, weight_decay, dropout, batch_size, width) and score."""
+    def with_space(self, space: SearchSpace) -> FashionObjective:
+        """The same data and settings with another search space (nothing is reloaded)."""
+        other = copy.copy(self)
+        other.space = space
+        return other
+
+    def _train(self, params: dict[str, Any], x: torch.Tensor, y: torch.Tensor,
+               val: Any = None, callbacks: list | None = None) -> torch.nn.Module:
         from .models import SmallCNN
-        from .train import DivergenceError, TensorLoader, evaluate, fit
+        from .train import TensorLoader, fit
 
         env.seed_everything(self.seed)
         net = SmallCNN(width=int(params.get("width", 16)), dropout=params.get("dropout", 0.0))
-        loader = TensorLoader(self.x_train, self.y_train, int(params.get("batch_size", 64)),
-                              shuffle=True, seed=self.seed)
-        val = TensorLoader(self.x_val, self.y_val, 1000)
+        loader = TensorLoader(x, y, int(params.get("batch_size", 64)), shuffle=True,
+                              seed=self.seed)
         opt = torch.optim.AdamW(net.parameters(), lr=params["lr"],
                                 weight_decay=params.get("weight_decay", 0.0))
+        fit(net, loader, val, num_epochs=self.num_epochs, optimizer=opt, device=self.device,
+            progress=False, callbacks=callbacks or [])
+        return net
+
+    def train_and_score(self, params: dict[str, Any], report=None) -> float:
+        """Train with ``params`` (lr, weight_decay, dropout, batch_size, width) and score."""
+        from .train import DivergenceError, TensorLoader, evaluate
+
+        val = TensorLoader(self.x_val, self.y_val, 1000)
         callbacks = [] if report is None else [lambda epoch, hist, _: report(epoch, hist)]
         try:
-            fit(net, loader, val, num_epochs=self.num_epochs, optimizer=opt, device=self.device,
-                progress=False, callbacks=callbacks)
+            net = self._train(params, self.x_train, self.y_train, val, callbacks)
         except DivergenceError as err:
             logger.warning("trial with %s diverged: %s", params, err)
             return math.nan  # Optuna records the trial as failed, and the study goes on
         return evaluate(net, val, self.device)["acc"]
+
+    def test_accuracy(self, params: dict[str, Any], n_test: int = 2000) -> float:
+        """The final step, once: retrain ``params`` on training + validation data, then score
+        on ``n_test`` images of the test split (drawn with this objective's seed)."""
+        from .data import load_fashion_mnist
+        from .train import TensorLoader, evaluate
+
+        x, y = load_fashion_mnist("test", profile=self.profile)
+        idx = np.random.default_rng(self.seed).choice(len(y), n_test, replace=False)
+        net = self._train(params, torch.cat([self.x_train, self.x_val]),
+                          torch.cat([self.y_train, self.y_val]))
+        test = TensorLoader(_prep(x[idx]), torch.tensor(y[idx]), 1000)
+        return evaluate(net, test, self.device)["acc"]
 
     def __call__(self, trial: Any) -> float:
         import optuna
@@ -171,15 +263,16 @@ class FashionObjective:
 
 def run_worker(storage: str, study_name: str, n_trials: int, worker: int,
                n_train: int = 4000, n_val: int = 1000, num_epochs: int = 2,
-               seed: int = 0, profile: str = "quick", device: str | None = None) -> None:
-    """One worker of a shared study: loads it from ``storage`` and runs ``n_trials`` trials
-    on ``device`` (None: the best one here)."""
+               seed: int = 0, profile: str = "quick", device: str | None = None,
+               space: SearchSpace | None = None, heartbeat_s: int | None = None) -> None:
+    """One worker of a shared study: loads it from ``storage`` (see ``open_storage``) and
+    runs ``n_trials`` trials of the objective on ``device`` (None: the best one here)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=study_name, storage=storage_url(storage),
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage, heartbeat_s),
                               sampler=optuna.samplers.TPESampler(seed=seed + worker))
-    objective = FashionObjective(DEFAULT_SPACE, n_train=n_train, n_val=n_val,
+    objective = FashionObjective(space or DEFAULT_SPACE, n_train=n_train, n_val=n_val,
                                  num_epochs=num_epochs, seed=seed, profile=profile,
                                  device=device)
 
@@ -195,9 +288,9 @@ DEFAULT_SPACE = SearchSpace({"lr": ("log", 1e-4, 3e-2), "weight_decay": ("log", 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.tune worker --storage URL --study NAME --trials N --worker K``
-    (and optionally ``--n-train``, ``--n-val``, ``--epochs``, ``--seed``, ``--profile``,
-    ``--device``)."""
+    """``python -m helpers.tune worker --storage SPEC --study NAME --trials N --worker K``
+    (and optionally ``--space JSON``, ``--n-train``, ``--n-val``, ``--epochs``, ``--seed``,
+    ``--profile``, ``--device``, ``--heartbeat SECONDS``)."""
     parser = argparse.ArgumentParser(prog="python -m helpers.tune")
     parser.add_argument("command", choices=["worker"])
     parser.add_argument("--storage", required=True)
@@ -210,11 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: best)")
+    parser.add_argument("--space", default=None, help="SearchSpace.to_json() (default: DEFAULT_SPACE)")
+    parser.add_argument("--heartbeat", type=int, default=None, help="seconds (database storage)")
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     run_worker(args.storage, args.study, args.trials, args.worker, n_train=args.n_train,
                n_val=args.n_val, num_epochs=args.epochs, seed=args.seed, profile=args.profile,
-               device=args.device)
+               device=args.device, heartbeat_s=args.heartbeat,
+               space=SearchSpace.from_json(args.space) if args.space else None)
     return 0
 
 

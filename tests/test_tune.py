@@ -121,3 +121,82 @@ def test_a_diverging_trial_fails_and_the_study_goes_on():
     study.optimize(objective, n_trials=2)
     states = [t.state for t in study.trials]
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
+
+
+def test_search_space_round_trips_through_json():
+    space = tune.SearchSpace({"lr": ("log", 1e-4, 1e-2), "act": ("cat", ["relu", "gelu"])})
+    assert tune.SearchSpace.from_json(space.to_json()) == space
+    with pytest.raises(ValueError, match="not JSON"):
+        tune.SearchSpace.from_json("{lr: 1")
+    with pytest.raises(ValueError, match="JSON object"):
+        tune.SearchSpace.from_json("[1, 2]")
+
+
+def test_open_storage_journal_database_and_heartbeat(tmp_path):
+    journal = tune.open_storage(f"journal:{tmp_path / 'a.log'}")
+    assert type(journal).__name__ == "JournalStorage"
+    assert type(tune.open_storage(str(tmp_path / "b.log"))).__name__ == "JournalStorage"
+    with pytest.raises(ValueError, match="no heartbeat"):
+        tune.open_storage(str(tmp_path / "c.log"), heartbeat_s=1)
+    rdb = tune.open_storage(f"sqlite:///{tmp_path / 'd.db'}", heartbeat_s=2)
+    assert rdb.get_heartbeat_interval() == 2
+    with pytest.raises(ValueError, match="not a database URL"):
+        tune.open_storage("nonsense")
+
+
+def test_epochs_used_counts_pruned_trials_too():
+    objective = tune.FashionObjective(tune.DEFAULT_SPACE, n_train=300, n_val=100, num_epochs=2)
+
+    class PruneAfterOne(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return trial.number == 1 and len(trial.intermediate_values) >= 1
+
+    study = optuna.create_study(direction="maximize", pruner=PruneAfterOne())
+    study.optimize(objective, n_trials=3)
+    assert tune.epochs_used(study.trials) == 2 + 1 + 2
+
+
+def test_test_accuracy_retrains_on_train_and_validation_once():
+    objective = tune.FashionObjective(tune.DEFAULT_SPACE, n_train=300, n_val=100, num_epochs=1)
+    narrow = objective.with_space(tune.SearchSpace({"lr": ("log", 1e-3, 2e-3)}))
+    assert narrow.x_train is objective.x_train and narrow.space != objective.space
+    acc = objective.test_accuracy({"lr": 3e-3}, n_test=500)
+    assert 0.3 < acc <= 1.0 and acc == objective.test_accuracy({"lr": 3e-3}, n_test=500)
+
+
+def test_a_killed_workers_trial_is_run_again(course_home):
+    import signal
+    import time
+
+    storage = tune.storage_url(study="kill")
+    optuna.create_study(study_name="kill", storage=storage, direction="maximize")
+    cmd = [sys.executable, "-m", "helpers.tune", "worker", "--storage", storage, "--study",
+           "kill", "--n-train", "300", "--n-val", "100", "--heartbeat", "1"]
+    victim = subprocess.Popen([*cmd, "--trials", "1", "--epochs", "500"],  # a long trial
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+    study = optuna.load_study(study_name="kill", storage=storage)
+    deadline = time.monotonic() + 120
+    while not [t for t in study.get_trials() if t.state.name == "RUNNING"]:
+        assert time.monotonic() < deadline and victim.poll() is None, "no trial started"
+        time.sleep(0.2)
+    victim.send_signal(signal.SIGKILL)  # as a preempted machine would: no clean-up at all
+    victim.wait()
+    time.sleep(2.5)  # the grace period (2 x the heartbeat) passes in silence
+    assert tune.main([*cmd[3:], "--trials", "1", "--epochs", "1", "--worker", "1"]) == 0
+    trials = optuna.load_study(study_name="kill", storage=storage).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
+    with pytest.warns(optuna.exceptions.ExperimentalWarning):
+        retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(trials[1])
+    assert retried == 0 and trials[1].params == trials[0].params
+
+
+def test_workers_run_the_space_they_are_given(tmp_path):
+    space = tune.SearchSpace({"lr": ("log", 1e-3, 2e-3)})
+    storage = f"journal:{tmp_path / 'j.log'}"
+    optuna.create_study(study_name="s", storage=tune.open_storage(storage), direction="maximize")
+    assert tune.main(["worker", "--storage", storage, "--study", "s", "--trials", "2",
+                      "--n-train", "300", "--n-val", "100", "--epochs", "1",
+                      "--space", space.to_json()]) == 0
+    trials = optuna.load_study(study_name="s", storage=tune.open_storage(storage)).trials
+    assert [set(t.params) for t in trials] == [{"lr"}, {"lr"}]
+    assert all(1e-3 <= t.params["lr"] <= 2e-3 for t in trials)
