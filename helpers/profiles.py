@@ -69,7 +69,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                              "batch_size": 32, "lr": 1.5e-4, "num_epochs": 1,
                              "weight_decay": 0.01, "warmup_fraction": 0.1,
                              "freeze_embeddings": True, "target_acc": 0.80},
-                    "tuning": {"n_train": 3000, "n_val": 1000, "n_test": 2000, "num_epochs": 2,
+                    "tuning": {"n_train": 2000, "n_val": 1000, "n_test": 2000, "num_epochs": 2,
                                "grid_points": 3, "worker_trials": 3, "n_seeds": 3,
                                "opt_epochs": 3},
                     # Small enough to overfit within 15 epochs, and to run 14 configurations

@@ -183,8 +183,11 @@ class FashionObjective:
     """Validation accuracy of the chapter-03 CNN on a Fashion-MNIST subset, for one trial.
 
     The same seed gives the same data, initial weights and batch order, so retraining a
-    trial's parameters reproduces its accuracy. ``device``: where trials train (a kind such
-    as ``"cuda"`` or a ``torch.device``); ``None`` takes the best one here.
+    trial's parameters reproduces its accuracy. So parameters this objective has already
+    trained (a grid search repeated with another study seed visits the same points) are not
+    trained again: their per-epoch scores are replayed, and ``epochs_used`` still counts
+    them, as a real budget would. ``device``: where trials train (a kind such as ``"cuda"``
+    or a ``torch.device``); ``None`` takes the best one here.
     """
 
     def __init__(self, space: SearchSpace, n_train: int = 4000, n_val: int = 1000,
@@ -194,6 +197,7 @@ class FashionObjective:
 
         self.space, self.num_epochs, self.seed = space, num_epochs, seed
         self.profile = profile
+        self._memo: dict[str, tuple[list[float], float]] = {}  # params -> (per epoch, final)
         self.device = env.pick_device(device)
         x, y = load_fashion_mnist("train", profile=profile)
         rng = np.random.default_rng(seed)
@@ -252,13 +256,28 @@ class FashionObjective:
         import optuna
 
         params = self.space.suggest(trial)
+        key = json.dumps(params, sort_keys=True)
+        seen: list[float] = []
 
-        def report(epoch: int, history: list[dict[str, float]]) -> None:
-            trial.report(history[-1]["val_acc"], epoch)
+        def report(epoch: int, value: float) -> None:
+            trial.report(value, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        return self.train_and_score(params, report)
+        if key in self._memo:  # trained before: the same result, so replay it
+            per_epoch, final = self._memo[key]
+            for epoch, value in enumerate(per_epoch, start=1):
+                report(epoch, value)
+            return final
+
+        def record(epoch: int, history: list[dict[str, float]]) -> None:
+            seen.append(history[-1]["val_acc"])
+            report(epoch, seen[-1])
+
+        final = self.train_and_score(params, record)
+        if math.isfinite(final):
+            self._memo[key] = (seen, final)
+        return final
 
 
 def run_worker(storage: str, study_name: str, n_trials: int, worker: int,

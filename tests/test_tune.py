@@ -200,3 +200,24 @@ def test_workers_run_the_space_they_are_given(tmp_path):
     trials = optuna.load_study(study_name="s", storage=tune.open_storage(storage)).trials
     assert [set(t.params) for t in trials] == [{"lr"}, {"lr"}]
     assert all(1e-3 <= t.params["lr"] <= 2e-3 for t in trials)
+
+
+def test_parameters_trained_before_are_replayed_not_retrained(monkeypatch):
+    objective = tune.FashionObjective(tune.SearchSpace({"lr": ("cat", [1e-3, 2e-3])}),
+                                      n_train=300, n_val=100, num_epochs=2)
+    calls = []
+    real = objective.train_and_score
+    monkeypatch.setattr(objective, "train_and_score",
+                        lambda params, report=None: calls.append(params) or real(params, report))
+    grid = {"lr": [1e-3, 2e-3]}
+    first = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner(),
+                                sampler=optuna.samplers.GridSampler(grid, seed=0))
+    first.optimize(objective, n_trials=2)
+    again = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner(),
+                                sampler=optuna.samplers.GridSampler(grid, seed=1))
+    again.optimize(objective, n_trials=2)
+    assert len(calls) == 2  # the second grid trained nothing
+    assert tune.epochs_used(again.trials) == tune.epochs_used(first.trials) == 4
+    assert sorted(t.value for t in again.trials) == sorted(t.value for t in first.trials)
+    assert [t.intermediate_values for t in sorted(again.trials, key=lambda t: t.params["lr"])] == \
+        [t.intermediate_values for t in sorted(first.trials, key=lambda t: t.params["lr"])]
