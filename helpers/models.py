@@ -122,16 +122,23 @@ def transfer_model(name: str, num_classes: int, freeze_backbone: bool = True) ->
 
 @torch.no_grad()
 def pretrained_features(net: nn.Module, images: torch.Tensor, size: int = 64, block: int = 8,
-                        grid: int = 2, batch_size: int = 256) -> torch.Tensor:
-    """Mid-level features of a pretrained backbone: a frozen feature extractor.
+                        grid: int = 2, batch_size: int = 256,
+                        stage: str | None = None) -> torch.Tensor:
+    """Features of a pretrained backbone: a frozen feature extractor.
 
     ``images`` are floats in [0, 1], ``[N, C, H, W]`` (grey images are repeated to 3
-    channels), resized to ``size``. The activations after EfficientNet block ``block`` (or
-    ResNet ``layer3``) are average-pooled to a ``grid x grid`` map and flattened. Middle
-    layers transfer better than the last ones to images unlike ImageNet's photos.
+    channels), resized to ``size``. The activations after EfficientNet block ``block`` are
+    average-pooled to a ``grid x grid`` map and flattened. ``stage`` names the depth for
+    either backbone instead: ``"middle"`` (EfficientNet block 8 of 0-15, ResNet ``layer3``)
+    or ``"last"`` (block 15, ResNet ``layer4``). Which transfers better to images unlike
+    ImageNet's photos is measured in chapter 3.
     """
+    if stage not in (None, "middle", "last"):
+        raise ValueError(f"stage must be 'middle' or 'last', got {stage!r}")
     net.eval()
     is_effnet = hasattr(net, "_blocks")
+    if stage is not None and is_effnet:
+        block = 8 if stage == "middle" else len(net._blocks) - 1
     mean, std = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)) if is_effnet else (
         (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     device = next(net.parameters()).device
@@ -151,5 +158,7 @@ def pretrained_features(net: nn.Module, images: torch.Tensor, size: int = 64, bl
         else:
             h = net.maxpool(net.relu(net.bn1(net.conv1(x))))
             h = net.layer3(net.layer2(net.layer1(h)))
+            if stage == "last":
+                h = net.layer4(h)
         out.append(nn.functional.adaptive_avg_pool2d(h, grid).flatten(1).cpu())
     return torch.cat(out)

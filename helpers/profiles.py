@@ -63,7 +63,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                             "batch_size": 128, "lr": 5e-3, "optimizer": "adamw",
                             "weight_decay": 1e-4, "label_smoothing": 0.0, "target_acc": 0.90,
                             "transfer_backbone": "efficientnet-lite0", "transfer_per_class": 10,
-                            "transfer_test_size": 1000},
+                            "transfer_eval_size": 1000, "transfer_seeds": 5},
                     "bert": {"dataset": "rotten-tomatoes", "model": "minilm-l6",
                              "n_train": 5000, "n_test": 1000, "max_length": 64,
                              "batch_size": 32, "lr": 1.5e-4, "num_epochs": 1,
@@ -99,7 +99,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                             "batch_size": 512, "lr": 0.4, "optimizer": "sgd",
                             "weight_decay": 5e-4, "label_smoothing": 0.2, "target_acc": 0.94,
                             "transfer_backbone": "resnet18", "transfer_per_class": 10,
-                            "transfer_test_size": 10000},
+                            "transfer_eval_size": 5000, "transfer_seeds": 5},
                     # The standard BERT recipe (Devlin et al.; the HF text-classification
                     # example): 3 epochs, lr 2e-5, batch 32, 10% warmup then linear decay.
                     "bert": {"dataset": "sst-2", "model": "bert-base-uncased",

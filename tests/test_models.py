@@ -33,6 +33,12 @@ def test_pretrained_features_are_pooled_mid_level_activations():
     net = models.transfer_model("efficientnet-lite0", num_classes=10)
     feats = models.pretrained_features(net, torch.zeros(3, 1, 28, 28), size=64)
     assert feats.shape == (3, 112 * 4)
+    images = torch.rand(2, 1, 28, 28)
+    assert torch.equal(models.pretrained_features(net, images, stage="middle"),
+                       models.pretrained_features(net, images, block=8))
+    assert models.pretrained_features(net, torch.zeros(2, 1, 28, 28), stage="last").shape == (2, 320 * 4)
+    with pytest.raises(ValueError, match="stage must be"):
+        models.pretrained_features(net, torch.zeros(1, 1, 28, 28), stage="top")
 
 
 def test_pretrained_features_of_a_resnet(monkeypatch):
@@ -42,6 +48,7 @@ def test_pretrained_features_of_a_resnet(monkeypatch):
     net = torchvision.models.resnet18(weights=None)
     feats = models.pretrained_features(net, torch.rand(2, 3, 32, 32), size=64)
     assert feats.shape == (2, 256 * 4)
+    assert models.pretrained_features(net, torch.rand(2, 3, 32, 32), stage="last").shape == (2, 512 * 4)
     monkeypatch.setattr(torchvision.models, "get_model",
                         lambda name, weights: torchvision.models.resnet18(weights=None))
     tl = models.transfer_model("resnet18", num_classes=7)
