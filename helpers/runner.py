@@ -69,6 +69,19 @@ class NotebookRun:
     budget_s: float | None
     ok: bool
     training: str = "-"
+    machine: str = ""
+
+
+def machine_summary() -> str:
+    """What ran the notebook, for the time table and the chapters' "Time:" lines."""
+    import os as _os
+
+    import torch
+
+    where = f"{_os.cpu_count()} CPU cores"
+    if torch.cuda.is_available():
+        where += f", {torch.cuda.get_device_name(0)}"
+    return where
 
 
 def training_summary(fit_log: Path) -> str:
@@ -171,7 +184,8 @@ def execute_notebook(
         else:
             os.environ[FIT_LOG_ENV] = previous
         run = NotebookRun(notebook.stem, profile, time.perf_counter() - start,
-                          _budget(notebook, profile), ok, training_summary(fit_log))
+                          _budget(notebook, profile), ok, training_summary(fit_log),
+                          machine_summary())
         _record(out_dir, run)
     return run
 
@@ -266,11 +280,43 @@ def check_executed(notebooks: list[Path], out_dir: Path, profile: str) -> list[s
     return problems
 
 
+TIME_LINE = "**Time:**"
+FULL_TIMINGS = "timings-full.json"  # in book/: a recorded full-profile run, if one was made
+
+
+def time_line(run: dict | None, full: dict | None) -> str:
+    """A chapter's "Time:" line from measured runs (``timings.json`` records)."""
+    def said(r: dict) -> str:
+        return f"{r['seconds']:.0f} s in the `{r['profile']}` profile ({r.get('machine') or 'this machine'})"
+
+    quick = said(run) if run else "not measured in this build"
+    other = said(full) if full else "the `full` profile: not yet measured on a GPU"
+    return f"{TIME_LINE} {quick}, measured when this book was built; {other}."
+
+
+def _fill_time(notebook: Path, run: dict | None, full: dict | None) -> None:
+    """Replace the paragraph starting with "**Time:**" in the first Markdown cell."""
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        paragraphs = text.split("\n\n")
+        hits = [i for i, para in enumerate(paragraphs) if para.startswith(TIME_LINE)]
+        if hits:
+            paragraphs[hits[0]] = time_line(run, full)
+            cell["source"] = "\n\n".join(paragraphs)
+            notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
+        return
+
+
 def stage_book(book_dir: Path, notebooks: list[Path], out_dir: Path, src_dir: Path) -> Path:
     """Assemble the book source: the pages of ``book/`` plus the executed notebooks.
 
     The layout mirrors the repository (``notebooks/NAME.ipynb``), so Colab launch links
-    point at the real files. Raises ``NotExecutedError`` naming every missing notebook.
+    point at the real files. Each chapter's "**Time:**" line is written from the measured
+    run (``timings.json``; a full-profile run from ``book/timings-full.json`` if present).
+    Raises ``NotExecutedError`` naming every missing notebook.
     """
     missing = [nb.name for nb in notebooks if not (Path(out_dir) / nb.name).is_file()]
     if missing:
@@ -281,8 +327,15 @@ def stage_book(book_dir: Path, notebooks: list[Path], out_dir: Path, src_dir: Pa
         shutil.rmtree(src_dir)
     shutil.copytree(book_dir, src_dir, ignore=shutil.ignore_patterns("_build"))
     (src_dir / "notebooks").mkdir(exist_ok=True)
+    timings_path = Path(out_dir) / TIMINGS_FILE
+    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    full_path = Path(book_dir) / FULL_TIMINGS
+    full = json.loads(full_path.read_text()) if full_path.is_file() else {}
     for nb in notebooks:
-        shutil.copy2(Path(out_dir) / nb.name, src_dir / "notebooks" / nb.name)
+        staged = src_dir / "notebooks" / nb.name
+        shutil.copy2(Path(out_dir) / nb.name, staged)
+        _fill_time(staged, timings.get(nb.stem), full.get(nb.stem))
+    (src_dir / FULL_TIMINGS).unlink(missing_ok=True)
     return src_dir
 
 

@@ -182,3 +182,27 @@ def test_compare_outputs_is_nbvals_check_on_the_papermill_run(tmp_path):
     committed.cells[1].source += "\n"
     nbformat.write(committed, nb)
     assert "other code" in runner.compare_outputs(nb, out / nb.name, sanitize)[0]
+
+
+def test_stage_writes_each_chapters_measured_time_into_its_header(tiny_course, tmp_path):
+    import nbformat
+
+    nb_path = tiny_course / "notebooks" / "a_ok.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(
+        "# A\n\n**Time:** filled in from the measured run when the book is built.\n\nMore text."))
+    nbformat.write(nb, nb_path)
+    out, src = tmp_path / "executed", tmp_path / "book-src"
+    for path in (nb_path, tiny_course / "notebooks" / "b_ok.ipynb"):
+        runner.execute_notebook(path, out)
+    (tiny_course / "book" / runner.FULL_TIMINGS).write_text(json.dumps(
+        {"a_ok": {"seconds": 61.4, "profile": "full", "machine": "8 CPU cores, NVIDIA T4"}}))
+    runner.stage_book(tiny_course / "book", runner.toc_notebooks(tiny_course / "book" / "_toc.yml",
+                                                                 tiny_course), out, src)
+    header = "".join(json.loads((src / "notebooks" / "a_ok.ipynb").read_text())["cells"][0]["source"])
+    seconds = json.loads((out / runner.TIMINGS_FILE).read_text())["a_ok"]["seconds"]
+    assert f"**Time:** {seconds:.0f} s in the `quick` profile (" in header
+    assert "CPU cores" in header and "61 s in the `full` profile (8 CPU cores, NVIDIA T4)" in header
+    assert header.endswith("More text.") and "filled in" not in header
+    assert not (src / runner.FULL_TIMINGS).exists()  # data for staging, not a page
+    assert "not yet measured on a GPU" in runner.time_line(None, None)
