@@ -6,8 +6,9 @@ Each module is introduced by a notebook, named in its docstring:
   ``00_setup``;
 * ``data`` (the dataset registry and loaders), ``crawl``: ``01_data_collection``;
 * ``clean``: ``02_data_cleaning``;
-* ``train`` (the shared training loop), ``models``: ``03_cnn_training``;
-* ``text``: ``04_bert_finetuning``;
+* ``train`` (the shared training loop), ``models``, ``experiment`` (seeds and intervals):
+  ``03_cnn_training``;
+* ``text``, ``evaluate`` (calibration): ``04_bert_finetuning``;
 * ``tune``: ``05_hyperparameter_tuning``.
 
 Import the modules you need, e.g. ``from helpers import env, profiles``.

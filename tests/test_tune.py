@@ -174,14 +174,20 @@ def test_a_killed_workers_trial_is_run_again(course_home):
            "kill", "--n-train", "300", "--n-val", "100", "--heartbeat", "1"]
     victim = subprocess.Popen([*cmd, "--trials", "1", "--epochs", "500"],  # a long trial
                               env={**os.environ, "OMP_NUM_THREADS": "1"})
-    study = optuna.load_study(study_name="kill", storage=storage)
+    study = optuna.load_study(study_name="kill", storage=tune.open_storage(storage, heartbeat_s=1))
     deadline = time.monotonic() + 120
-    while not [t for t in study.get_trials() if t.state.name == "RUNNING"]:
-        assert time.monotonic() < deadline and victim.poll() is None, "no trial started"
+    # wait for a trial that is training (parameters drawn, an epoch reported), not just created
+    while not [t for t in study.get_trials() if t.state.name == "RUNNING" and t.intermediate_values]:
+        assert time.monotonic() < deadline and victim.poll() is None, "no trial started training"
         time.sleep(0.2)
     victim.send_signal(signal.SIGKILL)  # as a preempted machine would: no clean-up at all
     victim.wait()
-    time.sleep(2.5)  # the grace period (2 x the heartbeat) passes in silence
+    # SQLite stores heartbeats to the second: poll the workers' own check past the grace period
+    with pytest.warns(optuna.exceptions.ExperimentalWarning):
+        while [t for t in study.get_trials() if t.state.name == "RUNNING"]:
+            assert time.monotonic() < deadline, "the stale trial was never failed"
+            optuna.storages.fail_stale_trials(study)
+            time.sleep(0.2)
     assert tune.main([*cmd[3:], "--trials", "1", "--epochs", "1", "--worker", "1"]) == 0
     trials = optuna.load_study(study_name="kill", storage=storage).get_trials()
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
