@@ -79,6 +79,10 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                     "regularization": {"n_train": 500, "n_stop": 1000, "n_val": 2000,
                                        "n_test": 2000, "num_epochs": 15, "lr": 4e-3,
                                        "n_seeds": 3},
+                    # Chapter 07 retrains chapter 03's CNN and chapter 04's first fine-tune (same
+                    # configurations, so `make book` reuses their checkpoints), then evaluates.
+                    "evaluation": {"n_boot": 1000, "n_folds": 5, "credit_test": 300,
+                                   "credit_val": 200, "cost_fp": 5.0, "cost_fn": 1.0},
                 }
             ),
         ),
@@ -118,6 +122,8 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                     "regularization": {"n_train": 5000, "n_stop": 5000, "n_val": 5000,
                                        "n_test": 10000, "num_epochs": 40, "lr": 2e-3,
                                        "n_seeds": 5},
+                    "evaluation": {"n_boot": 2000, "n_folds": 10, "credit_test": 300,
+                                   "credit_val": 200, "cost_fp": 5.0, "cost_fn": 1.0},
                 }
             ),
         ),
