@@ -46,3 +46,22 @@ def test_glue_stores_plain_python_values(value, expected, monkeypatch):
     monkeypatch.setattr(myst_nb, "glue", lambda name, v, display: recorded.update({name: v}))
     assert notebook.glue("x", value) == expected
     assert recorded["x"] == expected and type(recorded["x"]) is type(expected)
+
+
+def test_every_glue_role_in_the_notebooks_has_a_valid_format():
+    # `{glue:text}`key:.3f`` renders with Python's format spec; a typo such as `.3f}` only
+    # surfaces as a warning in the book build, minutes later. Catch it here, statically.
+    import re
+    from pathlib import Path
+
+    spec = re.compile(r"^[<>^=]?[+\- ]?#?0?\d*[,_]?(\.\d+)?[bcdeEfFgGnosxX%]?$")
+    bad = []
+    for path in sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "markdown":
+                continue
+            for role in re.findall(r"\{glue(?::\w+)?\}`([^`]*)`", "".join(cell["source"])):
+                key, _, fmt = role.partition(":")
+                if not re.fullmatch(r"\w+", key) or (fmt and not spec.match(fmt)):
+                    bad.append(f"{path.name}: {role}")
+    assert not bad, bad
