@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from helpers.experiment import verdict
+
 __all__ = [
     "METRICS", "calibration_table", "expected_calibration_error", "bootstrap_weights",
     "bootstrap_metrics", "per_class_metrics", "curve_band", "paired_bootstrap", "Paired",
@@ -367,20 +369,13 @@ class Paired:
                 f"CI [{self.ci_low:+.4f}, {self.ci_high:+.4f}] over {self.n} rows: {self.verdict}")
 
 
-def _verdict(low: float, high: float, higher_is_better: bool) -> str:
-    from helpers.experiment import VERDICTS
-
-    gain_low, gain_high = sorted((low, high) if higher_is_better else (-high, -low))
-    return VERDICTS[0] if gain_low > 0 else VERDICTS[1] if gain_high < 0 else VERDICTS[2]
-
-
 def paired_bootstrap(y_true: Any, probs_a: Any, probs_b: Any, metric: str = "accuracy",
                      n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Paired:
     """Is model ``a`` better than ``b`` on this test set? Both are scored on the *same*
     resamples, so the interval of the difference is much narrower than the two separate
     intervals would suggest."""
     y, pa = _check(y_true, probs_a)
-    y_b, pb = _check(y_true, probs_b)
+    _, pb = _check(y_true, probs_b)
     if pa.shape != pb.shape:
         raise ValueError(f"the two models' probs differ in shape: {pa.shape} and {pb.shape}")
     (metric,) = _check_metrics([metric])
@@ -390,7 +385,7 @@ def paired_bootstrap(y_true: Any, probs_a: Any, probs_b: Any, metric: str = "acc
     diffs = _weighted_metrics(y, pa, w, [metric])[metric] - _weighted_metrics(y, pb, w, [metric])[metric]
     low, high = _percentiles(diffs, confidence)
     return Paired(metric, float(a), float(b), float(a - b), low, high, len(y),
-                  _verdict(low, high, metric != "ece"), confidence)
+                  verdict(low, high, metric != "ece"), confidence)
 
 
 def mcnemar(y_true: Any, pred_a: Any, pred_b: Any) -> dict[str, float]:
@@ -570,5 +565,5 @@ def disparities(y_true: Any, y_pred: Any, sensitive: Any, y_pred_b: Any = None,
             low, high = _percentiles(boot_b[m] - boot[m], confidence)
             rows[m] |= {"estimate_b": float(full_b[m][0]), "b_minus_a": float(full_b[m][0] - full[m][0]),
                         "diff_low": low, "diff_high": high,
-                        "verdict_b": _verdict(low, high, higher_is_better=False)}
+                        "verdict_b": verdict(low, high, higher_is_better=False)}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("metric")

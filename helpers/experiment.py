@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["over_seeds", "summarize", "compare", "Comparison", "plot_intervals", "VERDICTS"]
+__all__ = ["over_seeds", "summarize", "compare", "verdict", "Comparison", "plot_intervals", "VERDICTS"]
 
 VERDICTS = ("better", "worse", "indistinguishable at this budget")
 
@@ -111,6 +111,14 @@ class Comparison:
                 f"[{self.ci_low:+.4f}, {self.ci_high:+.4f}] over {self.n} seeds: {self.verdict}")
 
 
+def verdict(low: float, high: float, higher_is_better: bool = True) -> str:
+    """The verdict for ``a`` from the interval ``[low, high]`` of the difference ``a - b``:
+    ``"better"`` or ``"worse"`` only when it excludes zero (read mirrored when lower is better)."""
+    sign = 1.0 if higher_is_better else -1.0
+    gain_low, gain_high = sorted((sign * low, sign * high))
+    return VERDICTS[0] if gain_low > 0 else VERDICTS[1] if gain_high < 0 else VERDICTS[2]
+
+
 def compare(runs: pd.DataFrame, metric: str, a: Any, b: Any, by: str = "config",
             higher_is_better: bool = True, confidence: float = 0.95,
             method: str = "t") -> Comparison:
@@ -133,11 +141,9 @@ def compare(runs: pd.DataFrame, metric: str, a: Any, b: Any, by: str = "config",
                          f"with one missing: {sorted(pair.index[pair.isna().any(axis=1)])}")
     diffs = (pair[a] - pair[b]).to_numpy(dtype=float)  # a == b: zeros, "indistinguishable"
     low, high = _interval(diffs, confidence, method)
-    sign = 1.0 if higher_is_better else -1.0  # lower is better: read the interval mirrored
-    gain_low, gain_high = sorted((sign * low, sign * high))
-    verdict = "better" if gain_low > 0 else "worse" if gain_high < 0 else VERDICTS[2]
+    verdict_ = verdict(low, high, higher_is_better)
     return Comparison(str(a), str(b), metric, float(diffs.mean()), low, high, len(diffs),
-                      verdict, confidence)
+                      verdict_, confidence)
 
 
 def plot_intervals(summary: pd.DataFrame, ax: Any = None, xlabel: str = "",
