@@ -9,7 +9,10 @@ Each module is introduced by a notebook, named in its docstring:
 * ``train`` (the shared training loop), ``models``, ``experiment`` (seeds and intervals):
   ``03_cnn_training``;
 * ``text``, ``evaluate`` (calibration): ``04_bert_finetuning``;
-* ``tune``: ``05_hyperparameter_tuning``.
+* ``tune``: ``05_hyperparameter_tuning``;
+* ``recipes`` (the course's trained models, one call each): ``03``, ``04``, ``06``;
+  ``evaluate`` (intervals, paired comparisons, fairness): ``07_evaluation_fairness``;
+* ``compress`` (size, latency, pruning, distillation, export): ``08_compression``.
 
 Import the modules you need, e.g. ``from helpers import env, profiles``.
 """

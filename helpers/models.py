@@ -29,10 +29,11 @@ def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class SmallCNN(nn.Module):
-    """Two conv blocks (conv-BN-ReLU, max-pool) and a linear classifier, for 28x28 images."""
+    """Two conv blocks (conv-BN-ReLU, max-pool) and a linear classifier, for square images of
+    side ``image_size`` (28 for Fashion-MNIST, 32 for CIFAR-10)."""
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, width: int = 16,
-                 dropout: float = 0.0, batch_norm: bool = True) -> None:
+                 dropout: float = 0.0, batch_norm: bool = True, image_size: int = 28) -> None:
         super().__init__()
 
         def block(c_in: int, c_out: int) -> nn.Sequential:
@@ -42,7 +43,7 @@ class SmallCNN(nn.Module):
 
         self.features = nn.Sequential(block(in_channels, width), block(width, 2 * width))
         self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(dropout),
-                                        nn.Linear(2 * width * 7 * 7, num_classes))
+                                        nn.Linear(2 * width * (image_size // 4) ** 2, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

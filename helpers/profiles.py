@@ -83,6 +83,16 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                     # configurations, so `make book` reuses their checkpoints), then evaluates.
                     "evaluation": {"n_boot": 1000, "n_folds": 5, "credit_test": 300,
                                    "credit_val": 200, "cost_fp": 5.0, "cost_fn": 1.0},
+                    # Chapter 08 retrains chapters 03's CNN and 04's first fine-tune, then
+                    # compresses both; every step below fits its 150 s on 2 cores.
+                    "compression": {"scan_amounts": (0.5, 0.7, 0.9), "scan_images": 2000,
+                                    "prune_amounts": (0.5, 0.8, 0.9, 0.95),
+                                    "finetune_images": 8000, "finetune_epochs": 1,
+                                    "structured_ratio": 0.5, "calibration_images": 1000,
+                                    "distill_images": 2000, "distill_epochs": 10,
+                                    "distill_width": 4, "distill_lr": 5e-3, "distill_seeds": 5,
+                                    "temperature": 4.0, "alpha": 0.9, "latency_rounds": 5,
+                                    "max_eval_s": 60.0, "n_boot": 1000},
                 }
             ),
         ),
@@ -124,6 +134,14 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                                        "n_seeds": 5},
                     "evaluation": {"n_boot": 2000, "n_folds": 10, "credit_test": 300,
                                    "credit_val": 200, "cost_fp": 5.0, "cost_fn": 1.0},
+                    "compression": {"scan_amounts": (0.3, 0.5, 0.7, 0.9), "scan_images": 5000,
+                                    "prune_amounts": (0.5, 0.7, 0.8, 0.9, 0.95),
+                                    "finetune_images": 45000, "finetune_epochs": 2,
+                                    "structured_ratio": 0.5, "calibration_images": 2000,
+                                    "distill_images": 5000, "distill_epochs": 20,
+                                    "distill_width": 8, "distill_lr": 3e-3, "distill_seeds": 5,
+                                    "temperature": 4.0, "alpha": 0.9, "latency_rounds": 10,
+                                    "max_eval_s": 600.0, "n_boot": 2000},
                 }
             ),
         ),
