@@ -12,7 +12,9 @@ Each module is introduced by a notebook, named in its docstring:
 * ``tune``: ``05_hyperparameter_tuning``;
 * ``recipes`` (the course's trained models, one call each): ``03``, ``04``, ``06``;
   ``evaluate`` (intervals, paired comparisons, fairness): ``07_evaluation_fairness``;
-* ``compress`` (size, latency, pruning, distillation, export): ``08_compression``.
+* ``compress`` (size, latency, pruning, distillation, export): ``08_compression``;
+* ``explain`` (Captum attributions, overlays, deletion curves, sanity checks):
+  ``09_explainability``.
 
 Import the modules you need, e.g. ``from helpers import env, profiles``.
 """

@@ -391,6 +391,26 @@ def load_german_credit() -> pd.DataFrame:
     return df
 
 
+def load_imagenet_samples(size: int = 224) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The 20 real ImageNet validation photos shipped inside foolbox, resized to ``size``:
+    images ``uint8 [20, size, size, 3]``, labels ``int64 [20]`` (ImageNet class indices, from
+    the file names) and the 1,000 class names (torchvision's metadata, no download).
+
+    Introduced in ``notebooks/09_explainability.ipynb``; for pictures, far too few to train on.
+    """
+    from PIL import Image
+    from torchvision.models import ResNet18_Weights
+
+    files = sorted((_package_dir("foolbox") / "data").glob("imagenet_*.jpg"))
+    if len(files) != 20:
+        raise DataFormatError(f"expected 20 ImageNet photos inside foolbox, found {len(files)}: "
+                              "reinstall with `pip install --no-deps --force-reinstall foolbox==3.3.4`")
+    images = np.stack([np.asarray(Image.open(f).convert("RGB").resize((size, size), Image.BILINEAR))
+                       for f in files])
+    labels = np.array([int(f.stem.split("_")[-1]) for f in files], dtype=np.int64)
+    return images, labels, list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
 def load_sst2(split: str = "train", folder: Path | None = None) -> pd.DataFrame:
     """SST-2 from GLUE (full profile) as a DataFrame ``text, label``; ``split``: train or dev."""
     if split not in ("train", "dev"):

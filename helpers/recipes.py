@@ -26,7 +26,11 @@ from torch import nn
 from helpers import data, env, models, paths, text, train
 
 __all__ = ["image_data", "image_model", "train_cnn", "text_splits", "fine_tune_text",
-           "regularization_data", "shift_flip", "train_small_cnn"]
+           "regularization_data", "shift_flip", "train_small_cnn", "CREDIT_CATEGORICAL",
+           "CREDIT_NUMERIC", "credit_splits", "credit_model"]
+
+CREDIT_CATEGORICAL = ["sex", "job", "housing", "saving_accounts", "checking_account", "purpose"]
+CREDIT_NUMERIC = ["credit_amount", "duration", "age"]
 
 
 def image_data(cfg: SimpleNamespace, profile: str) -> SimpleNamespace:
@@ -188,3 +192,34 @@ def train_small_cnn(cfg: SimpleNamespace, s: SimpleNamespace, opts: dict[str, An
                         optimizer=optimizer, loss_fn=loss, early_stopping_patience=opts.get("patience"),
                         device=device, progress=False)
     return net, history
+
+
+def credit_splits(cfg: SimpleNamespace, seed: int) -> SimpleNamespace:
+    """Chapter 07's German-credit splits, stratified by risk and sex: ``X_dev``/``y_dev`` (training
+    plus validation), ``X_tr``, ``X_va``, ``X_te`` and their labels (``credit_val`` and
+    ``credit_test`` rows from ``cfg``). ``X`` also has chapter 07's ``age group`` column."""
+    from sklearn.model_selection import train_test_split
+
+    credit = data.load_german_credit()
+    credit["age group"] = np.where(credit["age"] < 25, "under 25", "25 and over")
+    X, y = credit.drop(columns=["risk"]), credit["risk"].to_numpy()
+    strata = credit["risk"].astype(str) + credit["sex"]
+    X_dev, X_te, y_dev, y_te = train_test_split(X, y, test_size=cfg.credit_test, stratify=strata,
+                                                random_state=seed)
+    X_tr, X_va, y_tr, y_va = train_test_split(X_dev, y_dev, test_size=cfg.credit_val,
+                                              stratify=strata.loc[X_dev.index], random_state=seed)
+    return SimpleNamespace(X_dev=X_dev, y_dev=y_dev, X_tr=X_tr, y_tr=y_tr, X_va=X_va, y_va=y_va,
+                           X_te=X_te, y_te=y_te)
+
+
+def credit_model() -> Any:
+    """Chapter 07's credit model, untrained: one-hot categories, standardized numbers,
+    logistic regression (a scikit-learn pipeline)."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    prep = make_column_transformer((OneHotEncoder(handle_unknown="ignore"), CREDIT_CATEGORICAL),
+                                   (StandardScaler(), CREDIT_NUMERIC))
+    return make_pipeline(prep, LogisticRegression(max_iter=1000))

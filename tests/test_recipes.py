@@ -65,3 +65,12 @@ def test_regularization_recipe_and_its_options():
     assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.5 for m in net2.modules())
     with pytest.raises(ValueError):
         recipes.regularization_data(SimpleNamespace(**{**vars(cfg), "n_train": 10**6}), "quick", 0)
+
+
+def test_the_credit_splits_and_model_of_chapter_07():
+    s = recipes.credit_splits(SimpleNamespace(credit_test=300, credit_val=200), seed=0)
+    assert (len(s.X_tr), len(s.X_va), len(s.X_te)) == (500, 200, 300)
+    assert len(s.X_dev) == 700 and "age group" in s.X_te.columns
+    assert set(s.X_tr.index).isdisjoint(s.X_te.index)
+    model = recipes.credit_model().fit(s.X_tr, s.y_tr)
+    assert 0.6 < model.score(s.X_te, s.y_te) < 0.85  # the majority class is 0.70
