@@ -14,7 +14,8 @@ Each module is introduced by a notebook, named in its docstring:
   ``evaluate`` (intervals, paired comparisons, fairness): ``07_evaluation_fairness``;
 * ``compress`` (size, latency, pruning, distillation, export): ``08_compression``;
 * ``explain`` (Captum attributions, overlays, deletion curves, sanity checks):
-  ``09_explainability``.
+  ``09_explainability``;
+* ``privacy`` (DP-SGD with Opacus, loss-threshold and LiRA attacks): ``10_privacy_dp``.
 
 Import the modules you need, e.g. ``from helpers import env, profiles``.
 """

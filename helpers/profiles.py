@@ -98,6 +98,10 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                                        "cnn_images": 16, "deletion_steps": 20, "text_steps": 50,
                                        "text_scan": 300, "shap_samples": 25, "perm_repeats": 10,
                                        "credit_test": 300, "credit_val": 200},
+                    "privacy": {"n_members": 2000, "n_test": 2000, "epochs": 10, "batch_size": 256,
+                                "lr": 2e-3, "width": 16, "epsilons": (1.0, 3.0, 8.0), "delta": 1e-5,
+                                "clip": 1.0, "clip_norms": (0.1, 1.0, 10.0), "accountant": "prv",
+                                "n_shadows": 8, "n_boot": 300},
                 }
             ),
         ),
@@ -151,6 +155,10 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                                        "cnn_images": 64, "deletion_steps": 50, "text_steps": 100,
                                        "text_scan": 2000, "shap_samples": 100, "perm_repeats": 30,
                                        "credit_test": 300, "credit_val": 200},
+                    "privacy": {"n_members": 30000, "n_test": 10000, "epochs": 20, "batch_size": 512,
+                                "lr": 2e-3, "width": 16, "epsilons": (1.0, 3.0, 8.0), "delta": 1e-5,
+                                "clip": 1.0, "clip_norms": (0.1, 1.0, 10.0), "accountant": "prv",
+                                "n_shadows": 32, "n_boot": 1000},
                 }
             ),
         ),
