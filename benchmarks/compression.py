@@ -22,33 +22,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 from helpers import compress, env, evaluate, profiles, recipes, text
 
 
-class Logits(nn.Module):
-    """A Hugging Face classifier as the exporters want it: tensors in, logits out."""
-
-    def __init__(self, hf_model: nn.Module) -> None:
-        super().__init__()
-        self.model = hf_model
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-
-
-def _row(model: str, variant: str, fn, inputs1, inputs32, size: float, probs, y, base, threads: int,
+def _row(model: str, variant: str, fn, inputs1, inputs32, size: float, score, y, base, threads: int,
          device: torch.device | None = None) -> dict:
-    lat = compress.measure_latency(fn, inputs1, inputs32, threads=threads, device=device)
-    row = {"model": model, "variant": variant, "size MB": size, "p50 ms": lat.p50_ms, "p95 ms": lat.p95_ms,
-           "items/s @32": lat.throughput}
-    probs = probs(fn)
-    row["accuracy"] = float((probs.argmax(1) == y).mean())
+    row, probs = compress.measure_variant(fn, inputs1, inputs32, size, score, y, base, threads=threads,
+                                          device=device)
+    out = {"model": model, "variant": variant, "size MB": size, "p50 ms": row["p50_ms"],
+           "p95 ms": row["p95_ms"], "items/s @32": row["throughput"], "accuracy": row["accuracy"]}
     if base is not None:
-        drop = evaluate.paired_bootstrap(y, base, probs, "accuracy", n_boot=1000)
-        row["drop (95% CI)"] = f"{drop.diff:+.4f} [{drop.ci_low:+.4f}, {drop.ci_high:+.4f}]"
-    return row | {"_probs": probs}
+        out["drop (95% CI)"] = f"{row['drop']:+.4f} [{row['drop low']:+.4f}, {row['drop high']:+.4f}]"
+    return out | {"_probs": probs}
 
 
 def main() -> None:
@@ -68,7 +54,7 @@ def main() -> None:
     name = text.quick_model_path() if text_cfg.model == "minilm-l6" else text_cfg.model
     tokenizer, _ = text.load_classifier(name, num_labels=2)
     clf, _ = recipes.fine_tune_text(text_cfg, name, tokenizer, train_df, 0, device)
-    fp32 = Logits(clf.cpu().model).eval()
+    fp32 = text.TensorClassifier(clf.cpu().model).eval()
     texts, y = test_df["text"].tolist()[: args.n_test], test_df["label"].to_numpy()[: args.n_test]
     batch = tokenizer(texts[:32], truncation=True, max_length=64, padding="max_length", return_tensors="pt")
     ids, mask = batch["input_ids"], batch["attention_mask"]

@@ -29,12 +29,20 @@ REPOSITORY = "https://github.com/dl-handbook/dl-handbook"
 REF = "main"
 
 
-class _DropEnumNotice(_logging.Filter):
-    """torchao (imported by transformers) triggers two harmless deprecation notices from
-    torch's pytree registry on import; they name local paths and say nothing to a learner."""
+class _DropNotice(_logging.Filter):
+    """Drops one harmless library notice that names local paths and says nothing to a learner
+    (and would put this machine's paths into the committed notebook outputs)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
     def filter(self, record: _logging.LogRecord) -> bool:
-        return "register_constant() on Enum subclasses" not in record.getMessage()
+        return self.text not in record.getMessage()
 
 
-_logging.getLogger("torch.utils._pytree").addFilter(_DropEnumNotice())
+# torchao (imported by transformers) registers Enums with torch's pytree on import; a CUDA
+# build of torch on a machine without CUDA says so when torch.utils.benchmark is imported.
+for _logger, _text in [("torch.utils._pytree", "register_constant() on Enum subclasses"),
+                       ("torch.utils.cpp_extension", "No CUDA runtime is found")]:
+    _logging.getLogger(_logger).addFilter(_DropNotice(_text))

@@ -7,7 +7,8 @@ side in one run. The algorithms come from the libraries (``torch.nn.utils.prune`
 
 * ``size_mb``: bytes on disk of a model's saved weights (or of any file);
 * ``measure_latency``: warm-up, fixed threads, p50/p95 at batch 1 and throughput at a larger
-  batch (``torch.utils.benchmark``);
+  batch (``torch.utils.benchmark``); ``latency_rounds`` for variants timed in turn;
+  ``measure_variant`` for a table row with accuracy and its paired drop;
 * ``sparsity_table``, ``prune_global``, ``prune_layer``, ``remove_masks``, ``sensitivity_scan``:
   magnitude pruning and its accounting;
 * ``distillation_loss``: Hinton et al.'s loss, softened by a temperature;
@@ -17,11 +18,13 @@ side in one run. The algorithms come from the libraries (``torch.nn.utils.prune`
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
+import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,10 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-__all__ = ["size_mb", "Latency", "measure_latency", "latency_rounds", "cpu_features", "check_amount", "prunable", "sparsity_table",
+from helpers import hardware
+
+__all__ = ["size_mb", "Latency", "measure_latency", "latency_rounds", "measure_variant", "cpu_features",
+           "check_amount", "prunable", "sparsity_table",
            "prune_global", "prune_layer", "remove_masks", "sensitivity_scan", "distillation_loss",
            "ExportError", "export_program", "export_onnx", "OrtModel", "quantize_static_onnx"]
 
@@ -72,9 +78,34 @@ class Latency:
         return asdict(self)
 
 
-def _sync(device: torch.device | None) -> None:
-    if device is not None and device.type == "cuda":
-        torch.cuda.synchronize(device)
+@contextlib.contextmanager
+def _timing(threads: int | None) -> Iterator[int]:
+    """Inference mode with PyTorch's intra-op threads fixed at ``threads`` (default: as they
+    are); the previous setting comes back afterwards. Yields the thread count."""
+    previous = torch.get_num_threads()
+    threads = threads or previous
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            yield threads
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _timed(fn: Callable[..., Any], inputs: Sequence[Any], device: torch.device | None) -> float:
+    """Seconds for one call of ``fn(*inputs)``, the device synchronized at its end."""
+    start = time.perf_counter()
+    fn(*inputs)
+    hardware.sync(device)
+    return time.perf_counter() - start
+
+
+def _mean_ms(fn: Callable[..., Any], inputs: Sequence[Any], threads: int, calls: int) -> float:
+    """Mean milliseconds per call over ``calls`` calls (``torch.utils.benchmark.Timer``)."""
+    from torch.utils import benchmark
+
+    timer = benchmark.Timer(stmt="fn(*x)", globals={"fn": fn, "x": inputs}, num_threads=threads)
+    return timer.timeit(calls).mean * 1e3
 
 
 def measure_latency(fn: Callable[..., Any], single: Sequence[Any], batch: Sequence[Any], *,
@@ -85,48 +116,30 @@ def measure_latency(fn: Callable[..., Any], single: Sequence[Any], batch: Sequen
     ``warmup`` untimed calls of each come first (allocation, kernel choice, lazy
     initialization), after one timed call at the full batch; ``threads`` fixes PyTorch's
     intra-op threads for the measurement (ONNX Runtime sets its own when the session is made:
-    ``OrtModel(threads=...)``). Batch 1 gives
-    p50 and p95 over ``repeats`` calls, each synchronized on CUDA; the full batch gives the
-    mean time per call from ``torch.utils.benchmark.Timer`` over about ``min_run_s`` seconds,
-    and items per second. A variant whose first full-batch call already exceeds ``min_run_s``
-    is not warmed up further: that call is its batch figure (``calls`` = 1) and batch 1 gets
-    ``repeats // 6`` calls (at least 3), so one slow kernel cannot stall a notebook.
+    ``OrtModel(threads=...)``). Batch 1 gives p50 and p95 over ``repeats`` calls, each
+    synchronized on a GPU; the full batch gives the mean time per call from
+    ``torch.utils.benchmark.Timer`` over about ``min_run_s`` seconds, and items per second.
+    A variant whose first full-batch call already exceeds ``min_run_s`` is not warmed up
+    further: that call is its batch figure (``calls`` = 1) and batch 1 gets ``repeats // 6``
+    calls (at least 3), so one slow kernel cannot stall a notebook.
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
     n = _batch_size(batch)
-    previous = torch.get_num_threads()
-    threads = threads or previous
-    torch.set_num_threads(threads)
-    try:
-        with torch.inference_mode():
-            start = time.perf_counter()
-            fn(*batch)  # the first warm-up call, at the full batch, timed to size the rest
-            _sync(device)
-            first = time.perf_counter() - start
-            slow = first > min_run_s  # e.g. an int8 kernel emulated on a CPU without VNNI
-            for _ in range(0 if slow else warmup):
-                fn(*batch)
-                fn(*single)
-            times = []
-            for _ in range(max(3, repeats // 6) if slow else repeats):
-                start = time.perf_counter()
-                fn(*single)
-                _sync(device)
-                times.append(time.perf_counter() - start)
-            if slow:  # one call already takes longer than the whole budget: it is the measurement
-                calls, batch_s = 1, first
-            else:
-                from torch.utils import benchmark
-
-                calls = max(1, int(min_run_s / max(first, 1e-9)))
-                timer = benchmark.Timer(stmt="fn(*batch)", globals={"fn": fn, "batch": batch},
-                                        num_threads=threads)
-                batch_s = timer.timeit(calls).mean
-    finally:
-        torch.set_num_threads(previous)
+    with _timing(threads) as threads:
+        first = _timed(fn, batch, device)  # the first warm-up call, timed to size the rest
+        slow = first > min_run_s  # e.g. an int8 kernel emulated on a CPU without VNNI
+        for _ in range(0 if slow else warmup):
+            fn(*batch)
+            fn(*single)
+        times = [_timed(fn, single, device) for _ in range(max(3, repeats // 6) if slow else repeats)]
+        if slow:  # one call already takes longer than the whole budget: it is the measurement
+            calls, batch_ms = 1, first * 1e3
+        else:
+            calls = max(1, int(min_run_s / max(first, 1e-9)))
+            batch_ms = _mean_ms(fn, batch, threads, calls)
     p50, p95 = np.percentile(times, [50, 95]) * 1e3
-    return Latency(float(p50), float(p95), n, batch_s * 1e3, n / batch_s, threads, calls)
+    return Latency(float(p50), float(p95), n, batch_ms, n / (batch_ms / 1e3), threads, calls)
 
 
 def latency_rounds(variants: Mapping[str, tuple[Callable[..., Any], Sequence[Any]]], rounds: int = 5,
@@ -136,32 +149,43 @@ def latency_rounds(variants: Mapping[str, tuple[Callable[..., Any], Sequence[Any
     runs for about ``min_run_s`` (``torch.utils.benchmark``), in turn, so that a slow spell of
     the machine hits all variants alike. Rows ``config`` (the name), ``seed`` (the round) and
     ``ms`` (mean per call): ready for ``experiment.compare(..., "ms", higher_is_better=False)``."""
-    from torch.utils import benchmark
-
     if rounds < 2:
         raise ValueError(f"a paired comparison needs at least 2 rounds, got {rounds}")
-    previous = torch.get_num_threads()
-    threads = threads or previous
-    rows = []
-    try:
-        torch.set_num_threads(threads)
-        with torch.inference_mode():
-            calls = {}
-            for name, (fn, inputs) in variants.items():
-                fn(*inputs)  # warm-up, timed to size the rounds
-                _sync(device)
-                start = time.perf_counter()
-                fn(*inputs)
-                _sync(device)
-                calls[name] = max(1, int(min_run_s / max(time.perf_counter() - start, 1e-9)))
-            for r in range(rounds):
-                for name, (fn, inputs) in variants.items():
-                    timer = benchmark.Timer(stmt="fn(*x)", globals={"fn": fn, "x": inputs},
-                                            num_threads=threads)
-                    rows.append({"config": name, "seed": r, "ms": timer.timeit(calls[name]).mean * 1e3})
-    finally:
-        torch.set_num_threads(previous)
+    with _timing(threads) as threads:
+        calls = {}
+        for name, (fn, inputs) in variants.items():
+            fn(*inputs)  # warm-up; the second call, timed, sizes the rounds
+            calls[name] = max(1, int(min_run_s / max(_timed(fn, inputs, device), 1e-9)))
+        rows = [{"config": name, "seed": r, "ms": _mean_ms(fn, inputs, threads, calls[name])}
+                for r in range(rounds) for name, (fn, inputs) in variants.items()]
     return pd.DataFrame(rows)
+
+
+def measure_variant(fn: Callable[..., Any], single: Sequence[Any], batch: Sequence[Any], size: float,
+                    score: Callable[[Callable[..., Any]], np.ndarray], y: np.ndarray,
+                    base: np.ndarray | None = None, max_eval_s: float = float("inf"),
+                    n_boot: int = 1000, seed: int = 0, threads: int | None = None,
+                    device: torch.device | None = None) -> tuple[dict[str, float], np.ndarray | None]:
+    """One row of a compression table: ``measure_latency``, then test accuracy with a 95%
+    bootstrap interval (``score(fn)`` gives class probabilities for the labels ``y``) and, given
+    ``base`` (the reference model's probabilities on the same rows), the paired accuracy drop
+    ``base - this`` with its interval. A variant whose scoring would take longer than
+    ``max_eval_s`` seconds at its measured speed is timed only (no accuracy columns).
+    Returns the row and the probabilities (``None`` when not scored)."""
+    from helpers import evaluate
+
+    lat = measure_latency(fn, single, batch, warmup=2, repeats=20, min_run_s=0.3, threads=threads,
+                          device=device)
+    row: dict[str, float] = {"size MB": size, **lat.as_dict()}
+    if lat.batch_ms / 1e3 * len(y) / lat.batch > max_eval_s:
+        return row, None
+    probs = score(fn)
+    acc = evaluate.bootstrap_metrics(y, probs, ["accuracy"], n_boot=n_boot, seed=seed).loc["accuracy"]
+    row |= {"accuracy": acc["estimate"], "acc low": acc["ci_low"], "acc high": acc["ci_high"]}
+    if base is not None:
+        drop = evaluate.paired_bootstrap(y, base, probs, "accuracy", n_boot=n_boot, seed=seed)
+        row |= {"drop": drop.diff, "drop low": drop.ci_low, "drop high": drop.ci_high}
+    return row, probs
 
 
 def cpu_features() -> dict[str, bool]:
@@ -290,7 +314,10 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 # --- export -------------------------------------------------------------------------------
 class ExportError(RuntimeError):
-    """A model could not be exported; the message names the op or line and the fallback."""
+    """A model could not be exported; the message names the op or line and the fallback.
+    ``torch_output`` keeps what torch printed while it failed (its partial graph), if anything."""
+
+    torch_output: str = ""
 
 
 _FALLBACK = ("Fallbacks: keep the PyTorch model (eager, or the torch.export program if that step "
@@ -325,13 +352,24 @@ def export_program(model: nn.Module, args: tuple[Any, ...], input_names: Sequenc
         raise ValueError(f"{len(args)} example inputs but {len(input_names)} input names")
     shapes = _dynamic_shapes(args, input_names, dynamic)
     model.eval()
+    # On failure torch prints the partial graph to stderr and logs a symbolic-shapes warning,
+    # both naming local paths; the ExportError below says what they say, once.
+    dump, quiet = io.StringIO(), logging.getLogger("torch.fx.experimental.symbolic_shapes")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
-        return torch.export.export(model, tuple(args), dynamic_shapes=shapes)
+        with contextlib.redirect_stderr(dump):
+            return torch.export.export(model, tuple(args), dynamic_shapes=shapes)
     except Exception as err:  # torch raises many types here; name the cause, keep the chain
-        where = re.search(r"The following call raised this error:\s*\n\s*(File .*\n.*)", str(err))
-        detail = where.group(1).strip().replace("\n", ": ") if where else str(err).splitlines()[0]
-        raise ExportError(f"torch.export could not trace {type(model).__name__} "
-                          f"({type(err).__name__}): {detail}. {_FALLBACK}") from err
+        where = re.search(r'The following call raised this error:\s*\n\s*File "([^"]+)"(.*\n.*)', str(err))
+        detail = (f'File "{Path(where.group(1)).name}"{where.group(2)}'.strip().replace("\n", ": ")
+                  if where else str(err).splitlines()[0])
+        error = ExportError(f"torch.export could not trace {type(model).__name__} "
+                            f"({type(err).__name__}): {detail}. {_FALLBACK}")
+        error.torch_output = dump.getvalue()  # torch's partial graph, for debugging
+        raise error from err
+    finally:
+        quiet.setLevel(level)
 
 
 def _unsupported_op(message: str) -> str | None:

@@ -307,6 +307,22 @@ def _read_cifar_binary(blob: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(images), arr[:, 0].astype(np.int64)
 
 
+def _foolbox_samples(pattern: str, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The 20 sample images foolbox ships under ``data/`` matching ``pattern`` (RGB, resized to
+    ``size`` if given) and their labels, the last ``_``-separated field of each file name."""
+    from PIL import Image
+
+    files = sorted((_package_dir("foolbox") / "data").glob(pattern))
+    if len(files) != 20:
+        raise DataFormatError(f"expected 20 files {pattern} inside foolbox, found {len(files)}: reinstall "
+                              "with `pip install --no-deps --force-reinstall foolbox==3.3.4`")
+    images = [Image.open(f).convert("RGB") for f in files]
+    if size is not None:
+        images = [im.resize((size, size), Image.BILINEAR) for im in images]
+    labels = np.array([int(f.stem.split("_")[-1]) for f in files], dtype=np.int64)
+    return np.stack([np.asarray(im) for im in images]), labels
+
+
 def load_cifar10(split: str = "test", profile: str = "quick",
                  folder: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """CIFAR-10 images ``uint8 [N, 32, 32, 3]`` and labels ``int64 [N]``.
@@ -320,12 +336,7 @@ def load_cifar10(split: str = "test", profile: str = "quick",
         if split != "test":
             raise ValueError("the quick profile has only 20 CIFAR-10 *test* images (inside "
                              "foolbox); use profile='full' to download the training set")
-        from PIL import Image
-
-        files = sorted((_package_dir("foolbox") / "data").glob("cifar10_*.png"))
-        images = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
-        labels = np.array([int(f.stem.split("_")[-1]) for f in files], dtype=np.int64)
-        return images, labels
+        return _foolbox_samples("cifar10_*.png")
     archive = fetch(REGISTRY["cifar-10"].files[0], folder)
     members = ([f"data_batch_{i}.bin" for i in range(1, 6)] if split == "train"
                else ["test_batch.bin"])
@@ -398,16 +409,9 @@ def load_imagenet_samples(size: int = 224) -> tuple[np.ndarray, np.ndarray, list
 
     Introduced in ``notebooks/09_explainability.ipynb``; for pictures, far too few to train on.
     """
-    from PIL import Image
     from torchvision.models import ResNet18_Weights
 
-    files = sorted((_package_dir("foolbox") / "data").glob("imagenet_*.jpg"))
-    if len(files) != 20:
-        raise DataFormatError(f"expected 20 ImageNet photos inside foolbox, found {len(files)}: "
-                              "reinstall with `pip install --no-deps --force-reinstall foolbox==3.3.4`")
-    images = np.stack([np.asarray(Image.open(f).convert("RGB").resize((size, size), Image.BILINEAR))
-                       for f in files])
-    labels = np.array([int(f.stem.split("_")[-1]) for f in files], dtype=np.int64)
+    images, labels = _foolbox_samples("imagenet_*.jpg", size)
     return images, labels, list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 

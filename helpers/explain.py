@@ -29,6 +29,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from helpers.text import TensorClassifier
+
 __all__ = ["check_target", "get_layer", "saliency", "integrated_gradients", "grad_cam", "occlusion",
            "text_integrated_gradients", "overlay", "token_html", "deletion_curve",
            "rank_correlation", "randomization_check"]
@@ -40,14 +42,18 @@ def check_target(model: nn.Module, inputs: torch.Tensor, target: int | Sequence[
     """The target class(es) as a tensor, after checking them against the model's outputs."""
     with torch.no_grad():
         n_classes = (forward or model)(inputs[:1]).shape[-1]
+    return _targets(target, n_classes, len(inputs))
+
+
+def _targets(target: Any, n_classes: int, n_inputs: int) -> torch.Tensor:
     t = torch.as_tensor(target, dtype=torch.long).reshape(-1)
-    if len(t) not in (1, len(inputs)):
-        raise ValueError(f"{len(t)} targets for {len(inputs)} inputs: give one, or one per input")
+    if len(t) not in (1, n_inputs):
+        raise ValueError(f"{len(t)} targets for {n_inputs} inputs: give one, or one per input")
     bad = t[(t < 0) | (t >= n_classes)]
     if len(bad):
         raise ValueError(f"target class {bad.tolist()} out of range: the model has {n_classes} "
                          f"classes, 0 to {n_classes - 1}")
-    return t.expand(len(inputs)) if len(t) == 1 else t
+    return t.expand(n_inputs) if len(t) == 1 else t
 
 
 def _check_baseline(inputs: torch.Tensor, baseline: torch.Tensor | float | None) -> torch.Tensor | float:
@@ -150,19 +156,16 @@ def text_integrated_gradients(model: nn.Module, tokenizer: Any, text: str, targe
                            dtype=torch.bool)
     base = torch.where(special, ids[0], torch.tensor(tokenizer.pad_token_id))[None]
 
-    def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return model(input_ids=input_ids, attention_mask=attention_mask).logits
-
-    with torch.no_grad():
-        probs = forward(ids, mask).softmax(-1)[0]
-        gap_logits = forward(ids, mask)[0] - forward(base, mask)[0]
-    t = int(probs.argmax()) if target is None else int(check_target(
-        model, ids, target, forward=lambda i: forward(i, mask[:1]))[0])
+    forward = TensorClassifier(model)
+    with torch.no_grad():  # the input and its baseline, in one batch
+        logits = forward(torch.cat([ids, base]), mask.expand(2, -1))
+    probs = logits[0].softmax(-1)
+    t = int(probs.argmax()) if target is None else int(_targets(target, logits.shape[-1], 1)[0])
     lig = LayerIntegratedGradients(forward, model.base_model.embeddings)
     attr, delta = lig.attribute(ids, baselines=base, target=t, additional_forward_args=(mask,),
                                 n_steps=n_steps, return_convergence_delta=True)
     scores = attr.sum(-1)[0].detach().numpy()
-    relative = float(abs(delta.item()) / max(abs(gap_logits[t].item()), 1e-12))
+    relative = float(abs(delta.item()) / max(abs((logits[0, t] - logits[1, t]).item()), 1e-12))
     return tokenizer.convert_ids_to_tokens(ids[0]), scores, relative, t, float(probs[t])
 
 

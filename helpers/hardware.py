@@ -23,6 +23,7 @@ __all__ = [
     "NominalPeaks",
     "KNOWN_PEAKS",
     "nominal_peaks",
+    "sync",
     "time_op",
     "matmul_tflops",
     "copy_bandwidth_gbs",
@@ -65,7 +66,10 @@ def nominal_peaks(device_name: str) -> NominalPeaks | None:
     return None
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device | None) -> None:
+    """Wait for queued CUDA or MPS work, so that a timer reads its end; no-op on a CPU."""
+    if device is None:
+        return
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elif device.type == "mps":
@@ -82,12 +86,12 @@ def time_op(fn: Callable[[], object], device: torch.device, repeats: int, warmup
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     for _ in range(warmup):
         fn()
-    _sync(device)
+    sync(device)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

