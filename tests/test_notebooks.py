@@ -8,6 +8,9 @@ the committed outputs), so `make test` executes each notebook once.
 
 from __future__ import annotations
 
+import base64
+import os
+
 import pytest
 
 from helpers import runner
@@ -165,12 +168,66 @@ REQUIRED = {
         "dp_prv_tighter": ({True}, "PRV's numerical composition is tighter than the RDP bound at every "
                            "epoch (observed); it also matches the engine's epsilon"),
     },
+    "11a_federated_learning": {
+        "fl_iid_gap": ((-0.03, 0.02), "issue 16: FedAvg on IID clients within 2 points of centralized "
+                       "training (upper end); observed -0.007 to +0.012 (3 seeds each, seeds 0-4)"),
+        "fl_central_acc": ((0.80, 0.88), "observed 0.838-0.853 (3,000 images, 10 epochs, chosen lr)"),
+        "fl_fedavg_acc": ((0.80, 0.88), "observed 0.835-0.851; chance is 0.1"),
+        "fl_noniid_alpha": ((0.1, 0.1), "the smallest alpha of the quick profile"),
+        "fl_noniid_gap": ((0.03, 0.30), "non-IID (alpha 0.1) costs accuracy: observed +0.100 to +0.162; "
+                          "below 0.03 the split would not be non-IID"),
+        "fl_flower_rounds": ((3, 3), "issue 16: the Flower run completes every round it was asked for, "
+                             "the dropout included"),
+        "fl_flower_drop_replies": ((2, 2), "2 of 3 SuperNodes answer round 2 after node 2 is stopped"),
+        "fl_flower_drop_failures": ((1, 1), "the stopped node's reply is an error (Node Unavailable), "
+                                    "not a silent omission"),
+        "fl_flower_leftover": ((0, 0), "issue 16: no Flower process left behind after the with block"),
+        "fl_flower_acc": ((0.72, 0.86), "observed 0.783-0.813 after 3 rounds with a dropout"),
+        "fl_flower_round1_diff": ((0.0, 0.0025), "Flower's round 1 is the plain fedavg's round 1 (same "
+                                  "code and seeds): at most 5 of 2,000 test images may flip from "
+                                  "float rounding; observed 0"),
+        "fl_dp_eps": ((18.5, 19.5), "RDP for noise 1.0, sampling rate 1, 10 rounds, delta 1e-5: "
+                      "19.05 (deterministic)"),
+        "fl_dp_acc_few": ((0.0, 0.25), "3 clients: the noise drowns the updates; observed 0.07-0.12, "
+                          "chance 0.1"),
+        "fl_dp_acc_many": ((0.25, 0.80), "50 clients: noise 17x smaller on the average; observed "
+                           "0.43-0.59, below the non-private runs"),
+    },
+    "11b_pii_encryption": {
+        "pii_recall_email": ((0.9, 1.0), "issue 16: recall of at least 0.9; observed 1.0"),
+        "pii_recall_phone": ((0.9, 1.0), "issue 16: recall of at least 0.9; observed 1.0"),
+        "pii_recall_card": ((0.9, 1.0), "issue 16: recall of at least 0.9; observed 1.0"),
+        "pii_recall_person": ((0.85, 0.99), "measured and reported (issue 16); observed 0.926-0.956 with "
+                              "en_core_web_sm"),
+        "pii_precision_micro": ((0.97, 1.0), "observed 0.999-1.0 on the planted test texts"),
+        "pii_default_recall_card": ((0.55, 0.92), "Presidio as shipped misses 2-series Mastercard and "
+                                    "12/19-digit cards: observed 0.707-0.814"),
+        "pii_rt_other": ((0, 5), "critics' sentences hold no e-mails, phones or cards: observed 0; an "
+                         "earlier phone setting (leniency 0, all regions) flagged 59 ratings and years"),
+        "pii_rt_person": ((250, 420), "actors and directors: observed 322-340 spans in 1,000 reviews"),
+        "pii_decrypt_roundtrip": ({True}, "Presidio's encrypt operator is reversible with the key"),
+        "kanon_k": ((5, 5), "the k the chapter reports"),
+        "kanon_suppressed": ((0, 50), "at most 5% of 1,000 rows may be suppressed (k_anonymize's limit); "
+                             "observed 29"),
+        "kanon_acc_orig": ((0.68, 0.76), "chapter 07's credit model: observed 0.714-0.721"),
+        "kanon_acc_cost": ((-0.04, 0.03), "the quasi-identifiers carry little signal: observed -0.013 to "
+                           "-0.005; a broken generalization (e.g. every column dropped) costs more"),
+        "enc_key_source": ({"environment"}, "the test sets DL_HANDBOOK_KEY; the variable wins over the "
+                           "key file, as the chapter says"),
+        "enc_roundtrip_ok": ({True}, "a sealed checkpoint comes back bit for bit"),
+        "enc_tamper_detected": ({True}, "issue 16: one flipped bit fails Fernet's HMAC"),
+        "enc_wrong_key_detected": ({True}, "another key fails the HMAC"),
+        "he_max_abs_err": ((0.0, 1e-4), "CKKS at scale 2^40: observed ~3e-7 (environment notes: 1.4e-6 for "
+                           "a 64x10 layer)"),
+        "he_same_decisions": ({True}, "errors of 1e-7 cannot flip a credit decision"),
+    },
 }
 # Groups of keys that must be equal: (notebook, keys, why).
 EQUAL = [("05_hyperparameter_tuning", ("tune_epochs_grid", "tune_epochs_random", "tune_epochs_tpe"),
           "the three searches get the same epochs: none is pruned (Optuna's default pruner would)")]
 
 NOTEBOOKS = runner.toc_notebooks(runner.REPO_ROOT / "book" / "_toc.yml")
+TEST_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()  # a Fernet key, new every session
 SANITIZE = runner.REPO_ROOT / "tests" / "nbval_sanitize.cfg"
 
 
@@ -192,11 +249,17 @@ def test_every_toc_notebook_has_bands_with_reasons():
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
-def test_notebook_runs_and_its_key_results_are_in_band(nb, executed_dir):
+def test_notebook_runs_and_its_key_results_are_in_band(nb, executed_dir, monkeypatch):
     # conftest's autouse `course_home` gives each run a fresh DL_HANDBOOK_HOME, which the
     # kernel inherits: no checkpoint or crawl from an earlier run is reused, so every
     # notebook really trains and collects here (the time table says "trained").
+    # An encryption key the kernel inherits too (chapter 11b takes it, as it says); no
+    # output of any notebook may contain it.
+    monkeypatch.setenv("DL_HANDBOOK_KEY", TEST_KEY)
     run = runner.execute_notebook(nb, executed_dir, "quick")
+    executed_text = (executed_dir / nb.name).read_text()
+    assert TEST_KEY not in executed_text and TEST_KEY[:-1] not in executed_text, \
+        f"{nb.stem} shows the encryption key in its outputs"
     assert "resumed" not in run.training and "reused" not in run.training, run.training
     differences = runner.compare_outputs(nb, executed_dir / nb.name, SANITIZE)
     assert not differences, "\n\n".join(differences)
