@@ -22,7 +22,7 @@ BOOK_HTML := $(BUILD)/book
 # One OpenMP pool per process: notebooks run one after another (see environment notes).
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup book test lint unit notebooks nbval book-html outputs clean fashion-mnist colab-check
+.PHONY: help setup book test lint unit notebooks nbval book-html outputs clean fashion-mnist postgresql colab-check
 
 help:
 	@echo "make book  [PROFILE=quick|full]  execute the notebooks and build the HTML book"
@@ -70,7 +70,18 @@ fashion-mnist:
 	  || echo "!! could not install dataset-fashion-mnist: the loader will download the dataset"; \
 	else echo ">> no apt/root: Fashion-MNIST will be downloaded by the loader when needed"; fi
 
-setup: $(VENV)/.ready-$(REQ_HASH) fashion-mnist
+# A real PostgreSQL for chapter 12's shared tuning: Debian's package where apt and root are
+# available (the tests start and stop their own server; nothing runs as a service).
+postgresql:
+	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo ">> installing Debian's postgresql"; \
+	  apt-get install -y -q postgresql >/dev/null 2>&1 \
+	  || { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; } \
+	  || echo "!! could not install postgresql: the tests that need it will say so and skip"; \
+	else echo ">> no apt/root: install PostgreSQL yourself, or its tests are skipped"; fi
+
+setup: $(VENV)/.ready-$(REQ_HASH) fashion-mnist postgresql
 	@# The helpers package, editable, from THIS clone (cheap; repoints a shared cached venv).
 	@mkdir -p $(BUILD)
 	@$(PY) -m pip install -q --no-deps --no-build-isolation -e . >$(BUILD)/pip-editable.log 2>&1 \

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 __all__ = ["TensorLoader", "random_crop_flip", "fit", "evaluate", "predict",
            "check_batch", "amp_dtype", "to_device", "CHECKPOINT_NAME", "History",
            "run_key", "code_version", "fingerprint", "DivergenceError",
-           "CheckpointMismatchError", "FIT_LOG_ENV"]
+           "CheckpointMismatchError", "FIT_LOG_ENV", "Checkpointed"]
 
 CHECKPOINT_NAME = "last.pt"
 # When set, every ``fit`` call appends one JSON line here: trained, resumed or reused.
@@ -330,7 +330,7 @@ def _restore(ckpt_path: Path, run_key: str | None, net: nn.Module,
             f"{run_key!r}: its configuration or training code differs, so its weights do not "
             "belong to this run. Give each run its own folder, "
             "paths.checkpoint_dir(..., train.run_key(config)), or delete this one to start over.")
-    net.load_state_dict(ckpt["model"])
+    _unwrap(net).load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     if scheduler is not None and ckpt.get("scheduler") is not None:
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -338,6 +338,19 @@ def _restore(ckpt_path: Path, run_key: str | None, net: nn.Module,
         scaler.load_state_dict(ckpt["scaler"])
     _set_rng_state(ckpt["rng"], loader)
     return ckpt
+
+
+def _unwrap(net: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel (or compiled) wrapper: checkpoints hold its
+    state, so they load at any world size."""
+    inner = getattr(net, "module", None)
+    return inner if isinstance(inner, nn.Module) else net
+
+
+def _is_main_process() -> bool:
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def _log_fit(history: History, checkpoint_dir: Path | None, key: str | None) -> None:
@@ -401,6 +414,35 @@ def predict(net: nn.Module, loader: Iterable, device: torch.device | str | None 
     return torch.cat(logits), torch.cat(labels)
 
 
+def _optimizer_step(net: nn.Module, optimizer: torch.optim.Optimizer, scaler: Any,
+                    grad_clip: float | None, scheduler: Any, scheduler_step: str) -> None:
+    if grad_clip is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    if scheduler is not None and scheduler_step == "batch":
+        scheduler.step()
+
+
+class Checkpointed(nn.Module):
+    """``module`` with activation checkpointing: its inner activations are not kept for the
+    backward pass but recomputed then (``torch.utils.checkpoint``), trading compute for memory.
+    Gradients are unchanged. Taught in chapter 12; a Hugging Face transformer does the same
+    per layer with ``model.gradient_checkpointing_enable()``."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args: Any) -> Any:
+        from torch.utils.checkpoint import checkpoint
+
+        if not torch.is_grad_enabled():
+            return self.module(*args)
+        return checkpoint(self.module, *args, use_reentrant=False)
+
+
 def fit(
     net: nn.Module,
     train_loader: Iterable,
@@ -416,6 +458,7 @@ def fit(
     channels_last: bool = False,
     compile: bool = False,
     grad_clip: float | None = None,
+    accumulation_steps: int = 1,
     early_stopping_patience: int | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
@@ -432,6 +475,10 @@ def fit(
         scheduler_step: ``"batch"`` (e.g. OneCycleLR) or ``"epoch"`` (e.g. StepLR).
         amp: autocast on CUDA (bf16 on compute capability 8.0+, else fp16 with a
             GradScaler); ignored on the CPU.
+        accumulation_steps: sum the gradients of this many batches before each optimizer
+            step (each batch's loss divided by it): the step of a batch this many times
+            larger, in the memory of one (taught in chapter 12). A batch-wise scheduler steps
+            once per optimizer step; an epoch's last, incomplete group still steps.
         early_stopping_patience: stop when ``val_loss`` has not improved for this many
             epochs; the best weights are then restored.
         checkpoint_dir: where ``last.pt`` is written after every epoch.
@@ -454,6 +501,9 @@ def fit(
         raise ValueError(f"num_epochs must be at least 1, got {num_epochs}")
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs a checkpoint_dir")
+    if not isinstance(accumulation_steps, int) or accumulation_steps < 1:
+        raise ValueError(f"accumulation_steps must be an integer of at least 1 (1 = no "
+                         f"accumulation), got {accumulation_steps!r}")
     device = torch.device(device) if device is not None else next(net.parameters()).device
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     net.to(device)
@@ -496,9 +546,12 @@ def fit(
 
     epochs = tqdm(range(start_epoch, num_epochs), desc="epochs", disable=not progress,
                   initial=start_epoch, total=num_epochs)
+    sampler = getattr(train_loader, "sampler", None)
     for epoch in epochs:
+        if hasattr(sampler, "set_epoch"):  # DistributedSampler: a new shuffle every epoch
+            sampler.set_epoch(epoch)
         net.train()
-        started, seen, correct, loss_sum = time.perf_counter(), 0, 0, 0.0
+        started, seen, correct, loss_sum, pending = time.perf_counter(), 0, 0, 0.0, False
         for step, (x, y) in enumerate(tqdm(train_loader, desc=f"epoch {epoch + 1}",
                                            leave=False, disable=not progress)):
             x, y = to_device(x, device), y.to(device, non_blocking=True)
@@ -520,18 +573,18 @@ def fit(
                     f"{kept}. Lower the learning rate, clip gradients (grad_clip=1.0), or "
                     "look for NaN or inf in the inputs.")
             last_finite = (loss_value, epoch + 1, step + 1)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if grad_clip is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            if scheduler is not None and scheduler_step == "batch":
-                scheduler.step()
+            if step % accumulation_steps == 0:
+                optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss / accumulation_steps).backward()
+            pending = True
+            if (step + 1) % accumulation_steps == 0 or (steps is not None and step + 1 == steps):
+                _optimizer_step(net, optimizer, scaler, grad_clip, scheduler, scheduler_step)
+                pending = False
             seen += len(y)
             loss_sum += loss_value * len(y)
             correct += int((out.detach().argmax(1) == y).sum())
+        if pending:  # a loader without a length ended inside a group
+            _optimizer_step(net, optimizer, scaler, grad_clip, scheduler, scheduler_step)
         if scheduler is not None and scheduler_step == "epoch":
             scheduler.step()
         seconds = time.perf_counter() - started
@@ -553,9 +606,9 @@ def fit(
             else:
                 bad_epochs += 1
                 stop = bad_epochs >= early_stopping_patience
-        if ckpt_path is not None:
+        if ckpt_path is not None and _is_main_process():  # under DDP, rank 0 writes
             _save_atomic({
-                "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                "model": _unwrap(net).state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "scaler": scaler.state_dict(), "rng": _rng_state(train_loader),
                 "epoch": epoch + 1, "history": list(history), "best_loss": best_loss,

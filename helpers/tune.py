@@ -79,6 +79,7 @@ def open_storage(spec: str, heartbeat_s: int | None = None, max_retry: int = 1) 
 
     Raises:
         ValueError: a bad URL, or a heartbeat asked of a journal file.
+        ConnectionError: a database server that does not answer (host and port named).
     """
     import optuna
 
@@ -90,6 +91,10 @@ def open_storage(spec: str, heartbeat_s: int | None = None, max_retry: int = 1) 
 
         return optuna.storages.JournalStorage(JournalFileBackend(spec.removeprefix("journal:")))
     url = storage_url(spec)
+    if not url.startswith("sqlite"):  # a server: fail within seconds, naming host and port
+        from helpers.scale import check_database
+
+        check_database(url)
     if heartbeat_s is None:
         return optuna.storages.RDBStorage(url)
     with warnings.catch_warnings():  # Optuna marks the heartbeat API "experimental" since 2.8

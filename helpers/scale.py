@@ -1,0 +1,146 @@
+"""Scaling out: a real PostgreSQL server for shared tuning, started and stopped on this machine.
+
+Taught in ``notebooks/12_scaling_out.ipynb``. :class:`PostgresServer` runs Debian's PostgreSQL
+on a temporary data directory and a free port on 127.0.0.1 (as the unprivileged ``postgres``
+user when this process is root: the server refuses to run as root), for ``with`` blocks and
+test fixtures; :func:`check_database` turns an unreachable database into an error naming host
+and port within seconds, instead of a hang.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["postgres_bin", "PostgresServer", "PostgresUnavailable", "check_database"]
+
+
+class PostgresUnavailable(RuntimeError):
+    """PostgreSQL's programs are not installed here (the message says how to get them)."""
+
+
+def postgres_bin() -> Path:
+    """The folder with ``initdb``, ``pg_ctl`` and ``createdb``: Debian's
+    ``/usr/lib/postgresql/<version>/bin`` (newest first), else the one on ``PATH``."""
+    def version(folder: str) -> int:
+        name = Path(folder).parent.name
+        return int(name) if name.isdigit() else 0
+
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True)
+    on_path = shutil.which("pg_ctl")
+    if on_path:
+        candidates.append(str(Path(on_path).resolve().parent))
+    for folder in candidates:
+        if all((Path(folder) / tool).exists() for tool in ("initdb", "pg_ctl", "createdb")):
+            return Path(folder)
+    raise PostgresUnavailable("PostgreSQL is not installed: `apt-get install postgresql` (Debian, "
+                              "as root; `make setup` does it where it can) or your system's package")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PostgresServer:
+    """A throw-away PostgreSQL server::
+
+        with PostgresServer() as pg:
+            storage = tune.open_storage(pg.url, heartbeat_s=2)
+
+    ``pg.url`` is ``postgresql+psycopg2://postgres@127.0.0.1:<port>/<database>`` (trust
+    authentication, loopback only). Leaving the block stops the server (``pg_ctl stop -m fast``)
+    and deletes its data directory."""
+
+    def __init__(self, database: str = "handbook", port: int | None = None,
+                 workdir: str | Path | None = None, start_timeout: float = 30.0) -> None:
+        self.bin = postgres_bin()
+        self.database = database
+        self.port = port or _free_port()
+        self._own_dir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="handbook-pg-"))
+        self.start_timeout = start_timeout
+        self.user = "postgres"
+        self.running = False
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg2://{self.user}@127.0.0.1:{self.port}/{self.database}"
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = [str(self.bin / args[0]), *args[1:]]
+        if os.geteuid() == 0:  # PostgreSQL will not run as root
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed ({result.returncode}): "
+                               f"{(result.stderr or result.stdout).strip()[-800:]}")
+        return result
+
+    def start(self) -> PostgresServer:
+        data, sockets = self.workdir / "data", self.workdir / "sockets"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        sockets.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.workdir, "postgres")
+            shutil.chown(sockets, "postgres")
+        self._run("initdb", "-D", str(data), "-U", self.user, "--auth=trust", "-E", "UTF8")
+        self._run("pg_ctl", "-D", str(data), "-l", str(self.workdir / "server.log"), "-w",
+                  "-t", str(int(self.start_timeout)), "-o",
+                  f"-p {self.port} -k {sockets} -c listen_addresses=127.0.0.1", "start")
+        self.running = True
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
+                  self.database)
+        return self
+
+    def stop(self) -> None:
+        if self.running:
+            self._run("pg_ctl", "-D", str(self.workdir / "data"), "-m", "fast", "-w", "stop",
+                      check=False)
+            self.running = False
+        if self._own_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> PostgresServer:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def check_database(url: str, timeout_s: float = 5.0) -> None:
+    """Connect once to ``url``; a ``ConnectionError`` naming host and port (and the driver's
+    reason) if that does not work within about ``timeout_s`` seconds."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return
+    connect_args = {"connect_timeout": max(1, int(timeout_s))}
+    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=False)
+    start = time.monotonic()
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as err:
+        reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
+        raise ConnectionError(
+            f"cannot reach the {backend} database at {parsed.host}:{parsed.port or 'default port'} "
+            f"(after {time.monotonic() - start:.1f} s): {reason}. Is the server running, and is "
+            "the URL's host and port right?") from err
+    finally:
+        engine.dispose()
