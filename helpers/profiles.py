@@ -111,6 +111,11 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                     "pii": {"n_planted": 400, "threshold": 0.3, "n_reviews": 1000,
                             "k_values": (2, 5, 10, 25), "k_main": 5, "credit_test": 300,
                             "credit_val": 200, "seeds": 5, "he_size": (64, 10)},
+                    "scaling": {"n_train": 1024, "global_batch": 64, "accum_steps": 4,
+                                "text_batch": 4, "text_len": 64, "amp_batch": 32, "repeats": 3,
+                                "ddp_world": 2, "ddp_epochs": 1, "pg_workers": 2, "pg_trials": 2,
+                                "pg_n_train": 300, "pg_epochs": 1, "loader_workers": 2,
+                                "loader_epochs": 1},
                 }
             ),
         ),
@@ -177,6 +182,11 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                     "pii": {"n_planted": 2000, "threshold": 0.3, "n_reviews": 20000,
                             "k_values": (2, 5, 10, 25, 50), "k_main": 5, "credit_test": 300,
                             "credit_val": 200, "seeds": 20, "he_size": (256, 10)},
+                    "scaling": {"n_train": 50000, "global_batch": 256, "accum_steps": 4,
+                                "text_batch": 16, "text_len": 128, "amp_batch": 256, "repeats": 20,
+                                "ddp_world": 2, "ddp_epochs": 2, "pg_workers": 4, "pg_trials": 10,
+                                "pg_n_train": 10000, "pg_epochs": 3, "loader_workers": 4,
+                                "loader_epochs": 3},
                 }
             ),
         ),

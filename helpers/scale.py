@@ -16,9 +16,12 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["postgres_bin", "PostgresServer", "PostgresUnavailable", "check_database"]
+__all__ = ["postgres_bin", "PostgresServer", "PostgresUnavailable", "check_database",
+           "saved_activation_bytes", "step_seconds"]
 
 
 class PostgresUnavailable(RuntimeError):
@@ -144,3 +147,43 @@ def check_database(url: str, timeout_s: float = 5.0) -> None:
             "the URL's host and port right?") from err
     finally:
         engine.dispose()
+
+
+def saved_activation_bytes(forward: Callable[[], Any]) -> int:
+    """Bytes of the tensors autograd keeps for the backward pass while ``forward()`` runs
+    (each storage counted once). This is the memory activation checkpointing saves, measured
+    the same way on a CPU and a GPU (``torch.cuda.max_memory_allocated`` adds the rest)."""
+    import torch
+
+    seen: dict[tuple[int, int], int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        seen[(storage.data_ptr(), storage.nbytes())] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        forward()
+    return sum(seen.values())
+
+
+def step_seconds(step: Callable[[], Any], repeats: int = 5, warmup: int = 1,
+                 device: Any = None) -> float:
+    """Median wall time of ``step()`` over ``repeats`` calls after ``warmup`` (``device``, a
+    GPU, is synchronized around each call)."""
+    import statistics
+
+    from helpers.hardware import sync
+
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        step()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)

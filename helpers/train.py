@@ -429,7 +429,7 @@ class Checkpointed(nn.Module):
     """``module`` with activation checkpointing: its inner activations are not kept for the
     backward pass but recomputed then (``torch.utils.checkpoint``), trading compute for memory.
     Gradients are unchanged. Taught in chapter 12; a Hugging Face transformer does the same
-    per layer with ``model.gradient_checkpointing_enable()``."""
+    per layer with ``model.activation_checkpointing_enable()`` (transformers 5)."""
 
     def __init__(self, module: nn.Module) -> None:
         super().__init__()

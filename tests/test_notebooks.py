@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import warnings
 
 import pytest
 
@@ -221,6 +222,23 @@ REQUIRED = {
                            "a 64x10 layer)"),
         "he_same_decisions": ({True}, "errors of 1e-7 cannot flip a credit decision"),
     },
+    "12_scaling_out": {
+        "accum_max_grad_diff": ((0.0, 1e-5), "issue 17: accumulated gradients equal the large batch's "
+                                "(float32); observed 3.0e-8 to 9.3e-8"),
+        "accum_fit_weight_diff": ((0.0, 1e-4), "fit(accumulation_steps=4) ends where the 4x batch does, "
+                                  "up to rounding amplified over an epoch's 16 steps: observed 3e-8 to "
+                                  "3.2e-5; a wrong scale or an extra step moves weights by ~1e-2"),
+        "ckpt_max_grad_diff": ((0.0, 1e-5), "issue 17: checkpointed activations give the same "
+                               "gradients; observed 0"),
+        "ckpt_memory_ratio": ((0.0, 0.5), "checkpointing each of MiniLM's 6 layers keeps only their "
+                              "inputs: observed 0.046; above 0.5 it is not checkpointing"),
+        "ddp_world_size": ((2, 2), "two gloo ranks on this CPU"),
+        "ddp_max_weight_diff": ((0.0, 1e-5), "issue 17: 2 DDP ranks end with one process's weights "
+                                "(same global batch); observed 6.0e-8 to 8.9e-8"),
+        "pg_workers": ((2, 2), "issue 17: at least 2 worker processes"),
+        "pg_study_trials": ((4, 4), "2 workers x 2 trials, all in one study"),
+        "pg_complete": ((4, 4), "every trial completes (none lost between the workers)"),
+    },
 }
 # Groups of keys that must be equal: (notebook, keys, why).
 EQUAL = [("05_hyperparameter_tuning", ("tune_epochs_grid", "tune_epochs_random", "tune_epochs_tpe"),
@@ -229,6 +247,16 @@ EQUAL = [("05_hyperparameter_tuning", ("tune_epochs_grid", "tune_epochs_random",
 NOTEBOOKS = runner.toc_notebooks(runner.REPO_ROOT / "book" / "_toc.yml")
 TEST_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()  # a Fernet key, new every session
 SANITIZE = runner.REPO_ROOT / "tests" / "nbval_sanitize.cfg"
+
+
+def _have_postgres() -> bool:
+    from helpers import scale
+
+    try:
+        scale.postgres_bin()
+    except scale.PostgresUnavailable:
+        return False
+    return True
 
 
 def _check(name, value, band, why):
@@ -264,9 +292,14 @@ def test_notebook_runs_and_its_key_results_are_in_band(nb, executed_dir, monkeyp
     differences = runner.compare_outputs(nb, executed_dir / nb.name, SANITIZE)
     assert not differences, "\n\n".join(differences)
     glued = read_glued(executed_dir / nb.name)
-    missing = set(REQUIRED[nb.stem]) - set(glued)
+    required = dict(REQUIRED[nb.stem])
+    if nb.stem == "12_scaling_out" and not _have_postgres():
+        warnings.warn("PostgreSQL is not installed: chapter 12's shared-study bands are not "
+                      "checked (apt-get install postgresql; make setup does it as root)", stacklevel=1)
+        required = {k: v for k, v in required.items() if not k.startswith("pg_")}
+    missing = set(required) - set(glued)
     assert not missing, f"{nb.stem} did not glue {sorted(missing)}"
-    for name, (band, why) in REQUIRED[nb.stem].items():
+    for name, (band, why) in required.items():
         _check(name, glued[name], band, why)
     for name, keys, why in EQUAL:
         if name == nb.stem:

@@ -137,3 +137,19 @@ def test_checkpointed_blocks_give_identical_gradients():
         torch.nn.functional.cross_entropy(net(x), y).backward()
         grads.append([p.grad for p in net.parameters()])
     assert max((a - b).abs().max().item() for a, b in zip(*grads, strict=True)) <= 1e-6
+
+
+def test_checkpointing_keeps_less_for_backward_and_step_seconds_checks_its_input():
+    import torch
+
+    from helpers import train
+
+    x, y = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    plain, ckpt = _net(), _net()
+    ckpt.features = train.Checkpointed(ckpt.features)
+    kept = [scale.saved_activation_bytes(lambda n=n: torch.nn.functional.cross_entropy(n(x), y))
+            for n in (plain, ckpt)]
+    assert 0 < kept[1] < kept[0] / 2
+    assert scale.step_seconds(lambda: None, repeats=2) >= 0
+    with pytest.raises(ValueError, match="repeats must be at least 1"):
+        scale.step_seconds(lambda: None, repeats=0)
