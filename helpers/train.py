@@ -31,6 +31,7 @@ import os
 import random
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -475,6 +476,8 @@ def fit(
         scheduler_step: ``"batch"`` (e.g. OneCycleLR) or ``"epoch"`` (e.g. StepLR).
         amp: autocast on CUDA (bf16 on compute capability 8.0+, else fp16 with a
             GradScaler); ignored on the CPU.
+        compile: run the steps through ``torch.compile``; if compiling fails (no C++
+            compiler, an unsupported op) fit warns and trains in eager mode instead.
         accumulation_steps: sum the gradients of this many batches before each optimizer
             step (each batch's loss divided by it): the step of a batch this many times
             larger, in the memory of one (taught in chapter 12). A batch-wise scheduler steps
@@ -558,7 +561,16 @@ def fit(
             if channels_last and isinstance(x, torch.Tensor) and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype) if dtype else nullcontext():
-                out = step_net(x)
+                try:
+                    out = step_net(x)
+                except Exception as err:  # compiling happens at the first call, and can fail
+                    if step_net is net:
+                        raise
+                    warnings.warn(f"torch.compile failed ({type(err).__name__}: "
+                                  f"{str(err).splitlines()[0][:200]}); training in eager mode",
+                                  stacklevel=2)
+                    step_net = net
+                    out = step_net(x)
                 loss = loss_fn(out.float(), y)
             loss_value = float(loss.detach())
             if not math.isfinite(loss_value):  # stop before the step writes NaN weights

@@ -153,3 +153,22 @@ def test_checkpointing_keeps_less_for_backward_and_step_seconds_checks_its_input
     assert scale.step_seconds(lambda: None, repeats=2) >= 0
     with pytest.raises(ValueError, match="repeats must be at least 1"):
         scale.step_seconds(lambda: None, repeats=0)
+
+
+def test_fit_falls_back_to_eager_mode_when_compiling_fails(monkeypatch):
+    import torch
+
+    from helpers import train
+
+    def broken_compile(net, *args, **kwargs):
+        def call(*a, **k):
+            raise RuntimeError("no C++ compiler found\\nmore detail")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    x, y = torch.randn(32, 1, 28, 28), torch.randint(0, 10, (32,))
+    net = _net()
+    with pytest.warns(UserWarning, match="torch.compile failed .RuntimeError: no C.. compiler found"):
+        history = train.fit(net, train.TensorLoader(x, y, 16), num_epochs=1, compile=True,
+                            optimizer=torch.optim.SGD(net.parameters(), lr=0.1), progress=False)
+    assert len(history) == 1
