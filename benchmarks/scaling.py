@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from helpers import env, models, scale, train
+from helpers import env, hardware, models, scale, train
 
 
 def main() -> None:
@@ -63,7 +63,7 @@ def main() -> None:
     for name, (net, dtype, accum) in variants.items():
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        seconds = scale.step_seconds(stepper(net, dtype, accum), repeats=args.repeats, device=device)
+        seconds = hardware.time_op(stepper(net, dtype, accum), device, repeats=args.repeats)
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             saved = scale.saved_activation_bytes(
                 lambda net=net, accum=accum: nn.functional.cross_entropy(
@@ -75,8 +75,8 @@ def main() -> None:
     try:
         compiled = torch.compile(make())
         rows.append({"variant": "torch.compile",
-                     "ms per step": 1000 * scale.step_seconds(stepper(compiled), repeats=args.repeats,
-                                                             warmup=2, device=device),
+                     "ms per step": 1000 * hardware.time_op(stepper(compiled), device,
+                                                         repeats=args.repeats),
                      "MiB kept for backward": float("nan"), "CUDA peak MiB": float("nan")})
     except Exception as err:  # noqa: BLE001 (a benchmark reports, it does not stop)
         print(f"torch.compile skipped: {type(err).__name__}: {err}")

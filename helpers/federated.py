@@ -32,8 +32,9 @@ import torch
 from torch import nn
 
 __all__ = ["fashion_tensors", "client_model", "iid_split", "dirichlet_split", "split",
-           "label_counts", "local_train", "average_states", "clip_and_noise", "fedavg",
-           "train_central", "accuracy", "Federation", "FederationError", "tagged_processes"]
+           "label_counts", "local_train", "average_states", "clip_update", "fedavg",
+           "train_central", "accuracy", "Federation", "FederationError", "tagged_processes",
+           "free_port"]
 
 
 # --- data and model, shared by the notebook and the Flower apps ---------------------------------
@@ -174,18 +175,15 @@ def average_states(states: Sequence[dict[str, torch.Tensor]], weights: Sequence[
             for k in states[0]}
 
 
-def clip_and_noise(update: dict[str, torch.Tensor], clip: float, noise_std: float,
-                   generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-    """DP-FedAvg's two steps on one client's update (new weights minus global weights): scale
-    it to L2 norm at most ``clip``, then add Gaussian noise of standard deviation ``noise_std``
-    to every coordinate (the server adds noise once to the sum, so callers pass
-    ``noise_multiplier * clip / num_clients`` for the average)."""
+def clip_update(update: dict[str, torch.Tensor], clip: float) -> dict[str, torch.Tensor]:
+    """DP-FedAvg's client-side step on one update (new weights minus global weights): scaled
+    to L2 norm at most ``clip``, so no client can move the average by more than ``clip / n``.
+    The Gaussian noise is added once, to the average (:func:`fedavg`)."""
     if clip <= 0:
         raise ValueError(f"clip must be positive, got {clip}")
     norm = torch.sqrt(sum((v.double() ** 2).sum() for v in update.values()))
     scale = min(1.0, clip / (float(norm) + 1e-12))
-    return {k: v * scale + noise_std * torch.randn(v.shape, generator=generator, dtype=v.dtype)
-            for k, v in update.items()}
+    return {k: v * scale for k, v in update.items()}
 
 
 @torch.no_grad()
@@ -231,7 +229,7 @@ def fedavg(model_fn: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor,
             state = {n: v.detach().clone() for n, v in net.state_dict().items()}
             if dp_clip is not None:
                 update = {n: state[n] - global_state[n] for n in state}
-                update = clip_and_noise(update, dp_clip, 0.0)
+                update = clip_update(update, dp_clip)
                 state = {n: global_state[n] + update[n] for n in state}
             states.append(state)
             sizes.append(len(p))
@@ -269,7 +267,8 @@ class FederationError(RuntimeError):
 _TAG = "DL_HANDBOOK_FLOWER_TAG"
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -342,16 +341,16 @@ class Federation:
                          "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
 
     def _start(self, args: list[str], log_name: str) -> subprocess.Popen:
-        log = open(self.workdir / log_name, "w")  # noqa: SIM115 (closed when the process ends)
         exe = str(Path(sys.executable).parent / args[0])
-        return subprocess.Popen([exe, *args[1:]], stdout=log, stderr=subprocess.STDOUT,
-                                env=self.env, cwd=self.workdir, start_new_session=True)
+        with open(self.workdir / log_name, "w") as log:  # the child keeps its own descriptor
+            return subprocess.Popen([exe, *args[1:]], stdout=log, stderr=subprocess.STDOUT,
+                                    env=self.env, cwd=self.workdir, start_new_session=True)
 
     def __enter__(self) -> Federation:
         self.workdir.mkdir(parents=True, exist_ok=True)
         home = self.workdir / "flwr-home"
         home.mkdir(exist_ok=True)
-        self.port = _free_port()
+        self.port = free_port()
         (home / "config.toml").write_text(
             f'[superlink]\ndefault = "local"\n\n[superlink.local]\n'
             f'address = "127.0.0.1:{self.port}"\ninsecure = true\n')
@@ -362,7 +361,7 @@ class Federation:
             _wait_for_port(self.port, self.superlink, self.workdir / "superlink.log",
                            self.start_timeout)
             for k in range(self.num_nodes):
-                node_port = _free_port()
+                node_port = free_port()
                 self.nodes.append(self._start(
                     ["flower-supernode", "--insecure", "--superlink", f"127.0.0.1:{self.port}",
                      "--port", str(node_port),

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["SPACY_MODEL", "ENTITIES", "CARD_PATTERN", "NANP_PATTERN", "analyzer", "check_entities", "Planted", "planted_corpus",
-           "find", "resolve_overlaps", "evaluate", "mistakes", "wilson", "generalize", "group_sizes", "k_anonymize",
+           "find", "resolve_overlaps", "analyze", "evaluate", "mistakes", "wilson", "generalize", "group_sizes", "k_anonymize",
            "KAnonymous"]
 
 log = logging.getLogger(__name__)
@@ -200,8 +200,10 @@ def find(engine: Any, text: str, entities: Sequence[str] = ENTITIES, threshold: 
     return results
 
 
-def _analyze(engine: Any, corpus: Sequence[Planted], entities: Sequence[str],
-             threshold: float) -> list[list[tuple[int, int, str, float]]]:
+def analyze(engine: Any, corpus: Sequence[Planted], entities: Sequence[str] = ENTITIES,
+            threshold: float = 0.3) -> list[list[tuple[int, int, str, float]]]:
+    """Every result :func:`find` gives for each text, as ``(start, end, type, score)``: compute it
+    once and pass it to :func:`evaluate` and :func:`mistakes` as ``found``."""
     return [[(r.start, r.end, r.entity_type, r.score) for r in find(engine, p.text, entities,
                                                                      threshold)]
             for p in corpus]
@@ -214,7 +216,7 @@ def evaluate(engine: Any, corpus: Sequence[Planted], entities: Sequence[str] = E
     recall, precision (predictions of that type overlapping a planted span of that type) and
     95% Wilson intervals; a ``micro`` row pools all types."""
     entities = check_entities(entities, engine)
-    found = _analyze(engine, corpus, entities, threshold) if found is None else found
+    found = analyze(engine, corpus, entities, threshold) if found is None else found
     rows = []
     for ent in [*entities, "micro"]:
         want = (lambda e, ent=ent: e == ent) if ent != "micro" else (lambda e: e in entities)
@@ -244,7 +246,7 @@ def mistakes(engine: Any, corpus: Sequence[Planted], entities: Sequence[str] = E
     """Every miss (a planted span no prediction of its type overlaps) and false positive (a
     prediction overlapping no planted span of its type), with the text around it."""
     entities = check_entities(entities, engine)
-    found = _analyze(engine, corpus, entities, threshold) if found is None else found
+    found = analyze(engine, corpus, entities, threshold) if found is None else found
     rows = []
     for i, (p, preds) in enumerate(zip(corpus, found, strict=True)):
         for s, e, ty in p.spans:

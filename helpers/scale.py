@@ -12,7 +12,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,8 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from helpers.federated import free_port
+
 __all__ = ["postgres_bin", "PostgresServer", "PostgresUnavailable", "check_database",
-           "saved_activation_bytes", "step_seconds"]
+           "saved_activation_bytes"]
 
 
 class PostgresUnavailable(RuntimeError):
@@ -46,12 +47,6 @@ def postgres_bin() -> Path:
                               "as root; `make setup` does it where it can) or your system's package")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PostgresServer:
     """A throw-away PostgreSQL server::
 
@@ -66,7 +61,7 @@ class PostgresServer:
                  workdir: str | Path | None = None, start_timeout: float = 30.0) -> None:
         self.bin = postgres_bin()
         self.database = database
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self._own_dir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="handbook-pg-"))
         self.start_timeout = start_timeout
@@ -166,24 +161,3 @@ def saved_activation_bytes(forward: Callable[[], Any]) -> int:
         forward()
     return sum(seen.values())
 
-
-def step_seconds(step: Callable[[], Any], repeats: int = 5, warmup: int = 1,
-                 device: Any = None) -> float:
-    """Median wall time of ``step()`` over ``repeats`` calls after ``warmup`` (``device``, a
-    GPU, is synchronized around each call)."""
-    import statistics
-
-    from helpers.hardware import sync
-
-    if repeats < 1:
-        raise ValueError(f"repeats must be at least 1, got {repeats}")
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        step()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)

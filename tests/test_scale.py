@@ -139,7 +139,7 @@ def test_checkpointed_blocks_give_identical_gradients():
     assert max((a - b).abs().max().item() for a, b in zip(*grads, strict=True)) <= 1e-6
 
 
-def test_checkpointing_keeps_less_for_backward_and_step_seconds_checks_its_input():
+def test_checkpointing_keeps_less_for_backward():
     import torch
 
     from helpers import train
@@ -150,9 +150,6 @@ def test_checkpointing_keeps_less_for_backward_and_step_seconds_checks_its_input
     kept = [scale.saved_activation_bytes(lambda n=n: torch.nn.functional.cross_entropy(n(x), y))
             for n in (plain, ckpt)]
     assert 0 < kept[1] < kept[0] / 2
-    assert scale.step_seconds(lambda: None, repeats=2) >= 0
-    with pytest.raises(ValueError, match="repeats must be at least 1"):
-        scale.step_seconds(lambda: None, repeats=0)
 
 
 def test_fit_falls_back_to_eager_mode_when_compiling_fails(monkeypatch):
