@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -184,6 +185,18 @@ def clip_update(update: dict[str, torch.Tensor], clip: float) -> dict[str, torch
     norm = torch.sqrt(sum((v.double() ** 2).sum() for v in update.values()))
     scale = min(1.0, clip / (float(norm) + 1e-12))
     return {k: v * scale for k, v in update.items()}
+
+
+def clip_and_noise(update: dict[str, torch.Tensor], clip: float, noise_std: float,
+                   generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """Deprecated since the review of chapter 11a: use :func:`clip_update`, and add the noise
+    once to the average as :func:`fedavg` does. Kept, with its old behaviour (clip, then
+    Gaussian noise of ``noise_std`` on every coordinate), so code written against it runs."""
+    warnings.warn("federated.clip_and_noise is deprecated: call federated.clip_update(update, "
+                  "clip) and add the Gaussian noise once, to the average (see fedavg)",
+                  DeprecationWarning, stacklevel=2)
+    return {k: v + noise_std * torch.randn(v.shape, generator=generator, dtype=v.dtype)
+            for k, v in clip_update(update, clip).items()}
 
 
 @torch.no_grad()

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -161,3 +162,16 @@ def saved_activation_bytes(forward: Callable[[], Any]) -> int:
         forward()
     return sum(seen.values())
 
+
+def step_seconds(step: Callable[[], Any], repeats: int = 5, warmup: int = 1,
+                 device: Any = None) -> float:
+    """Deprecated since the review of chapter 12: use :func:`helpers.hardware.time_op`, the
+    course's one timer (same median, same synchronization). Kept so code written against it
+    runs."""
+    import torch
+
+    from helpers.hardware import time_op
+
+    warnings.warn("scale.step_seconds is deprecated: use helpers.hardware.time_op(fn, device, "
+                  "repeats=..., warmup=...)", DeprecationWarning, stacklevel=2)
+    return time_op(step, torch.device(device or "cpu"), repeats=repeats, warmup=warmup)

@@ -120,3 +120,10 @@ def test_a_federation_refuses_nonsense_and_a_node_cannot_stop_twice(tmp_path):
     fed.nodes = [None]
     with pytest.raises(ValueError, match="SuperNode 0 is not running"):
         fed.stop_node(0)
+
+
+def test_clip_and_noise_is_deprecated_but_still_clips_then_adds_noise():
+    update = {"w": torch.full((4,), 3.0)}  # norm 6
+    with pytest.warns(DeprecationWarning, match="clip_update"):
+        out = federated.clip_and_noise(update, clip=1.0, noise_std=0.0)
+    assert torch.allclose(out["w"], federated.clip_update(update, 1.0)["w"])

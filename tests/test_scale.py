@@ -169,3 +169,8 @@ def test_fit_falls_back_to_eager_mode_when_compiling_fails(monkeypatch):
         history = train.fit(net, train.TensorLoader(x, y, 16), num_epochs=1, compile=True,
                             optimizer=torch.optim.SGD(net.parameters(), lr=0.1), progress=False)
     assert len(history) == 1
+
+
+def test_step_seconds_is_deprecated_for_hardware_time_op():
+    with pytest.warns(DeprecationWarning, match="time_op"):
+        assert scale.step_seconds(lambda: None, repeats=3) >= 0
