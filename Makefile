@@ -22,7 +22,7 @@ BOOK_HTML := $(BUILD)/book
 # One OpenMP pool per process: notebooks run one after another (see environment notes).
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup book test lint unit notebooks nbval book-html outputs clean fashion-mnist postgresql colab-check
+.PHONY: help setup book test lint unit notebooks nbval book-html outputs clean fashion-mnist postgresql chromium colab-check
 
 help:
 	@echo "make book  [PROFILE=quick|full]  execute the notebooks and build the HTML book"
@@ -81,7 +81,18 @@ postgresql:
 	  || echo "!! could not install postgresql: the tests that need it will say so and skip"; \
 	else echo ">> no apt/root: install PostgreSQL yourself, or its tests are skipped"; fi
 
-setup: $(VENV)/.ready-$(REQ_HASH) fashion-mnist postgresql
+# A real browser for the page tests (chapter 13): Debian's chromium, driven by Playwright
+# through its executable (Playwright's own browser download is not needed).
+chromium:
+	@if command -v chromium >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo ">> installing Debian's chromium"; \
+	  apt-get install -y -q chromium >/dev/null 2>&1 \
+	  || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
+	  || echo "!! could not install chromium: the browser tests will say so and skip"; \
+	else echo ">> no apt/root: install chromium yourself, or the browser tests are skipped"; fi
+
+setup: $(VENV)/.ready-$(REQ_HASH) fashion-mnist postgresql chromium
 	@# The helpers package, editable, from THIS clone (cheap; repoints a shared cached venv).
 	@mkdir -p $(BUILD)
 	@$(PY) -m pip install -q --no-deps --no-build-isolation -e . >$(BUILD)/pip-editable.log 2>&1 \

@@ -15,7 +15,11 @@ Each module is introduced by a notebook, named in its docstring:
 * ``compress`` (size, latency, pruning, distillation, export): ``08_compression``;
 * ``explain`` (Captum attributions, overlays, deletion curves, sanity checks):
   ``09_explainability``;
-* ``privacy`` (DP-SGD with Opacus, loss-threshold and LiRA attacks): ``10_privacy_dp``.
+* ``privacy`` (DP-SGD with Opacus, loss-threshold and LiRA attacks): ``10_privacy_dp``;
+* ``federated``, ``flower_app`` (FedAvg by hand and on Flower): ``11a_federated_learning``;
+* ``pii``, ``crypto`` (PII detection, k-anonymity, encrypted checkpoints): ``11b_pii_encryption``;
+* ``scale``, ``ddp`` (PostgreSQL for shared tuning, torchrun): ``12_scaling_out``;
+* ``serve`` (model bundle, FastAPI service, load test, drift, model card): ``13_serving``.
 
 Import the modules you need, e.g. ``from helpers import env, profiles``.
 """

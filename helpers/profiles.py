@@ -116,6 +116,11 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                                 "ddp_world": 2, "ddp_epochs": 1, "pg_workers": 2, "pg_trials": 2,
                                 "pg_n_train": 300, "pg_epochs": 1, "loader_workers": 2,
                                 "loader_epochs": 1},
+                    # Chapter 13 serves chapter 04's first fine-tune (retrained: same run key).
+                    # The load test is bounded: a fixed count per level, 30 s at most in all.
+                    "serving": {"requests": 200, "concurrencies": (1, 8, 32), "time_limit_s": 30.0,
+                                "threads": 0, "thread_rounds": 8, "thread_requests": 120,
+                                "max_texts": 64, "max_chars": 1000, "format_repeats": 3},
                 }
             ),
         ),
@@ -187,6 +192,9 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                                 "ddp_world": 2, "ddp_epochs": 2, "pg_workers": 4, "pg_trials": 10,
                                 "pg_n_train": 10000, "pg_epochs": 3, "loader_workers": 4,
                                 "loader_epochs": 3},
+                    "serving": {"requests": 1000, "concurrencies": (1, 8, 32), "time_limit_s": 30.0,
+                                "threads": 0, "thread_rounds": 10, "thread_requests": 200,
+                                "max_texts": 64, "max_chars": 1000, "format_repeats": 5},
                 }
             ),
         ),

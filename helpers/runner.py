@@ -51,6 +51,9 @@ __all__ = [
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TIMINGS_FILE = "timings.json"
+# The executed copies' folder, for the kernel: chapter 13's model card reads chapters 04, 07
+# and 08's glued results from this run's copies (serve.chapter_figures).
+EXECUTED_ENV = "DL_HANDBOOK_EXECUTED"
 OVER_BUDGET_FACTOR = 2.0  # `check` fails a notebook that took more than twice its budget
 
 
@@ -153,7 +156,8 @@ def execute_notebook(
 
     The executed copy goes to ``out_dir/<name>.ipynb`` (also when it fails, so the error
     can be read there). Every ``fit`` in the notebook logs to ``out_dir/<name>.fits.jsonl``
-    (through the kernel's environment), summarized in the run's ``training``. Raises
+    (through the kernel's environment), summarized in the run's ``training``; the kernel
+    also gets ``DL_HANDBOOK_EXECUTED=out_dir``, where earlier chapters' copies lie. Raises
     papermill's ``PapermillExecutionError`` if a cell raises.
     """
     import papermill as pm
@@ -167,8 +171,9 @@ def execute_notebook(
     dst.unlink(missing_ok=True)
     fit_log = (out_dir / f"{notebook.stem}.fits.jsonl").resolve()
     fit_log.unlink(missing_ok=True)
-    previous = os.environ.get(FIT_LOG_ENV)
-    os.environ[FIT_LOG_ENV] = str(fit_log)  # the kernel inherits it
+    previous = {k: os.environ.get(k) for k in (FIT_LOG_ENV, EXECUTED_ENV)}
+    os.environ[FIT_LOG_ENV] = str(fit_log)  # the kernel inherits both
+    os.environ[EXECUTED_ENV] = str(out_dir.resolve())  # later chapters read earlier results
     start = time.perf_counter()
     ok = False
     try:
@@ -179,10 +184,11 @@ def execute_notebook(
         )
         ok = True
     finally:
-        if previous is None:
-            os.environ.pop(FIT_LOG_ENV, None)
-        else:
-            os.environ[FIT_LOG_ENV] = previous
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         run = NotebookRun(notebook.stem, profile, time.perf_counter() - start,
                           _budget(notebook, profile), ok, training_summary(fit_log),
                           machine_summary())

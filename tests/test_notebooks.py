@@ -14,7 +14,7 @@ import warnings
 
 import pytest
 
-from helpers import runner
+from helpers import runner, serve
 from helpers.notebook import read_glued
 
 # name -> {glued key: (band, why)}. A band is (low, high) inclusive, or a set of allowed values.
@@ -239,6 +239,30 @@ REQUIRED = {
         "pg_study_trials": ((4, 4), "2 workers x 2 trials, all in one study"),
         "pg_complete": ((4, 4), "every trial completes (none lost between the workers)"),
     },
+    "13_serving": {
+        "serve_errors": ((0, 0), "issue 18: zero 5xx (and no dropped connection) across the load test"),
+        "serve_completed": ((600, 600), "3 levels x 200 requests, all answered within the 30 s limit"),
+        "serve_errors_threads": ((0, 0), "no 5xx in the threads rounds either"),
+        "serve_bad_4xx": ((8, 8), "issue 18: every bad input gets a 4xx"),
+        "serve_bad_healthy": ({True}, "issue 18: the server answers a health check after each"),
+        "serve_payload_refused": ({True}, "both safe loaders refuse the crafted pickle; its payload "
+                                  "never runs"),
+        "serve_formats_max_diff": ((0.0, 1e-4), "the four formats give the model's own outputs: "
+                                   "observed 0"),
+        "serve_test_acc": ((0.73, 0.85), "chapter 04's test band (the same fine-tune, int8): observed "
+                           "0.772-0.808 at seeds 0-4"),
+        "serve_agreement": ((0.95, 1.0), "int8 per-channel against fp32: chapter 08 saw 98.1% on "
+                            "validation; observed 0.981-0.988"),
+        "serve_p50_ratio_c8": ((1.5, 40.0), "8 requests in flight queue for 2 cores: observed 5.7-7.2x; "
+                               "1.5 leaves room for a machine with more cores"),
+        "serve_psi_same": ((0.0, 0.1), "validation vs test scores, same source: 'stable' by the rule of "
+                           "thumb; sampling noise alone ~0.02; observed 0.007-0.040"),
+        "serve_psi_shift": ((0.25, 5.0), "negative sentences only: a 'major shift' (above 0.25); "
+                            "observed 0.81-1.10"),
+        "serve_page_console_errors": ((0, 0), "issue 18: the page works in headless Chromium without "
+                                      "console errors"),
+        "serve_card_matches": ({True}, "the service serves the card the chapter rendered"),
+    },
 }
 # Groups of keys that must be equal: (notebook, keys, why).
 EQUAL = [("05_hyperparameter_tuning", ("tune_epochs_grid", "tune_epochs_random", "tune_epochs_tpe"),
@@ -297,6 +321,10 @@ def test_notebook_runs_and_its_key_results_are_in_band(nb, executed_dir, monkeyp
         warnings.warn("PostgreSQL is not installed: chapter 12's shared-study bands are not "
                       "checked (apt-get install postgresql; make setup does it as root)", stacklevel=1)
         required = {k: v for k, v in required.items() if not k.startswith("pg_")}
+    if nb.stem == "13_serving" and serve.chromium_path() is None:
+        warnings.warn("chromium is not installed: chapter 13's page is not checked in a browser "
+                      "(apt-get install chromium; make setup does it as root)", stacklevel=1)
+        required.pop("serve_page_console_errors")
     missing = set(required) - set(glued)
     assert not missing, f"{nb.stem} did not glue {sorted(missing)}"
     for name, (band, why) in required.items():
