@@ -123,10 +123,10 @@ test: setup
 lint:
 	$(VENV)/bin/ruff check helpers tests notebooks benchmarks
 
-# -rs lists every skipped test with its reason (the CUDA tests on a machine without a GPU).
+# -rfs lists every failed test, and every skipped one with its reason (the CUDA tests on a machine without a GPU).
 unit:
 	$(PY) -m pytest tests -m "not notebook" --cov=helpers --cov-report=term-missing \
-	  --cov-fail-under=90 -q -rs
+	  --cov-fail-under=90 -q -rfs
 
 notebooks:
 	rm -rf $(EXECUTED)
