@@ -59,38 +59,29 @@ _install:
 	if [ -n "$$problems" ]; then echo "$$problems"; exit 1; fi
 	touch "$(VENV_DIR)/.complete"
 
-# Real Fashion-MNIST, offline: Debian's package where apt and root are available;
-# elsewhere the data loader downloads the dataset instead.
-fashion-mnist:
-	@if dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then :; \
+# Debian packages the course uses, installed where apt and root are available:
+# $(call debian_package,PACKAGE,TEST THAT IT IS THERE,WHAT HAPPENS WITHOUT IT) (no commas).
+debian_package = if $(2) >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	  echo ">> installing Debian's dataset-fashion-mnist"; \
-	  apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
-	  || { apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null; } \
-	  || echo "!! could not install dataset-fashion-mnist: the loader will download the dataset"; \
-	else echo ">> no apt/root: Fashion-MNIST will be downloaded by the loader when needed"; fi
+	  echo ">> installing Debian's $(1)"; \
+	  apt-get install -y -q $(1) >/dev/null 2>&1 \
+	  || { apt-get update -q >/dev/null && apt-get install -y -q $(1) >/dev/null; } \
+	  || echo "!! could not install $(1): $(3)"; \
+	else echo ">> no apt/root to install $(1): $(3)"; fi
 
-# A real PostgreSQL for chapter 12's shared tuning: Debian's package where apt and root are
-# available (the tests start and stop their own server; nothing runs as a service).
+# Real Fashion-MNIST, offline (elsewhere the data loader downloads the dataset instead).
+fashion-mnist:
+	@$(call debian_package,dataset-fashion-mnist,dpkg -s dataset-fashion-mnist,the loader will download Fashion-MNIST when needed)
+
+# A real PostgreSQL for chapter 12's shared tuning (the tests start and stop their own server;
+# nothing runs as a service).
 postgresql:
-	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; \
-	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	  echo ">> installing Debian's postgresql"; \
-	  apt-get install -y -q postgresql >/dev/null 2>&1 \
-	  || { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; } \
-	  || echo "!! could not install postgresql: the tests that need it will say so and skip"; \
-	else echo ">> no apt/root: install PostgreSQL yourself, or its tests are skipped"; fi
+	@$(call debian_package,postgresql,ls /usr/lib/postgresql/*/bin/pg_ctl,the tests that need PostgreSQL will say so and skip)
 
 # A real browser for the page tests (chapter 13): Debian's chromium, driven by Playwright
 # through its executable (Playwright's own browser download is not needed).
 chromium:
-	@if command -v chromium >/dev/null; then :; \
-	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	  echo ">> installing Debian's chromium"; \
-	  apt-get install -y -q chromium >/dev/null 2>&1 \
-	  || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
-	  || echo "!! could not install chromium: the browser tests will say so and skip"; \
-	else echo ">> no apt/root: install chromium yourself, or the browser tests are skipped"; fi
+	@$(call debian_package,chromium,command -v chromium,the browser tests will say so and skip)
 
 setup: $(VENV)/.ready-$(REQ_HASH) fashion-mnist postgresql chromium
 	@# The helpers package, editable, from THIS clone (cheap; repoints a shared cached venv).
