@@ -51,7 +51,7 @@ def main() -> int:
                                 time_limit_s=args.time_limit / len(args.concurrency))
             for c in args.concurrency]
     table = pd.DataFrame(rows).set_index("concurrency")
-    print(f"service {health['model_version']}, {health['threads']} threads per call; "
+    print(f"service {health['model_version']}, {health['threads']} thread(s) per call; "
           f"{args.texts} sentence(s) per request")
     cols = ["requests", "completed", "p50_ms", "p95_ms", "p99_ms", "rps", "errors_5xx",
             "transport_errors"]
