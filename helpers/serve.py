@@ -33,7 +33,6 @@ import hashlib
 import json
 import logging
 import os
-import statistics
 import subprocess
 import sys
 import threading
@@ -662,15 +661,6 @@ def page_check(url: str, sentence: str, screenshot: str | Path | None = None,
 
 
 # --- formats and safe loading -----------------------------------------------------------------
-def _median_seconds(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def formats_table(model: Any, make_model: Callable[[], Any], args: tuple[Any, ...],
                   input_names: Sequence[str], dynamic: Mapping[str, Mapping[int, str]],
                   folder: str | Path, repeats: int = 3) -> Any:
@@ -684,6 +674,7 @@ def formats_table(model: Any, make_model: Callable[[], Any], args: tuple[Any, ..
     import torch
 
     from helpers import compress
+    from helpers.hardware import time_op
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -723,7 +714,7 @@ def formats_table(model: Any, make_model: Callable[[], Any], args: tuple[Any, ..
             out = loaded(*args)
         out = out.numpy() if isinstance(out, torch.Tensor) else np.asarray(out)
         rows.append({"format": fmt, "size MB": compress.size_mb(paths[fmt]),
-                     "load ms": 1000 * _median_seconds(load, repeats),
+                     "load ms": 1000 * time_op(load, torch.device("cpu"), repeats, warmup=0),
                      "max |diff|": float(np.abs(out - reference).max()),
                      "loading needs": needs[fmt]})
     return pd.DataFrame(rows).set_index("format")

@@ -6,7 +6,6 @@ import ast
 import inspect
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -238,18 +237,14 @@ def test_load_test_stops_at_its_time_limit(service):
 
 
 # --- the page in a real browser -----------------------------------------------------------------
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(_chromium() is None, reason="no chromium: `make setup` installs Debian's "
+@pytest.mark.skipif(serve.chromium_path() is None, reason="no chromium: `make setup` installs Debian's "
                     "chromium where apt and root are available")
 def test_the_page_in_headless_chromium_shows_a_prediction_without_console_errors(service):
     from playwright.sync_api import sync_playwright
 
     problems: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        browser = p.chromium.launch(executable_path=serve.chromium_path(), args=["--no-sandbox"])
         try:
             page = browser.new_page()
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
