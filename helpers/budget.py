@@ -13,6 +13,10 @@ Taught in ``notebooks/14_compute_and_cost.ipynb``.
 * ``PriceTable`` (``load_prices``), ``run_cost``: GPU-hours x an hourly price the user edits,
   kWh from the device's power, CO2 from a grid intensity the user sets.
 * ``compute_optimal``: the Chinchilla split of a compute budget (about 20 tokens per parameter).
+* ``peak_tflops``, ``peak_memory``: the two measurements a prediction is checked against (the
+  matmul rate of chapter 00; PyTorch's memory timeline, by category).
+* ``course_workloads``, ``plan``: the course's headline training runs in FLOPs, and their
+  hours, cost and energy on each device of a price table.
 
 Every function refuses nonsense (a negative budget, an MFU outside (0, 1], a price table with
 a missing column) with a message naming the value and the fix.
@@ -20,15 +24,19 @@ a missing column) with a message naming the value and the fix.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 __all__ = ["count_flops", "flops_6nd", "BYTES_PER_VALUE", "OPTIMIZER_STATES", "MemoryEstimate",
            "training_memory", "activation_bytes", "predict_seconds", "PRICE_COLUMNS",
-           "EXAMPLE_PRICES", "load_prices", "run_cost", "compute_optimal", "check_positive"]
+           "EXAMPLE_PRICES", "load_prices", "run_cost", "compute_optimal", "check_positive",
+           "peak_tflops", "MemoryPeak", "peak_memory", "Workload", "encoder_parameters",
+           "course_workloads", "plan"]
 
 BYTES_PER_VALUE: Mapping[str, float] = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "int8": 1,
                                         "int4": 0.5}
@@ -116,12 +124,27 @@ def training_memory(n_params: int, precision: str = "fp32", optimizer: str = "ad
                           activations=check_positive("activations", activations, allow_zero=True))
 
 
-def activation_bytes(forward: Callable[[], Any]) -> int:
+def activation_bytes(forward: Callable[[], Any], exclude: Iterable[Any] = ()) -> int:
     """Bytes autograd keeps for backward while ``forward()`` runs: the activations term of
-    ``training_memory``, measured (``scale.saved_activation_bytes``, chapter 12)."""
-    from helpers.scale import saved_activation_bytes
+    ``training_memory``, measured with saved-tensor hooks as ``scale.saved_activation_bytes``
+    does (chapter 12), each storage once. Tensors sharing storage with ``exclude`` (pass the
+    model's parameters and the input batch) are not counted: they exist before the forward
+    pass and are counted as weights or data, and a batch sliced from a dataset would otherwise
+    count the whole dataset's storage."""
+    import torch
 
-    return saved_activation_bytes(forward)
+    skip = {t.untyped_storage().data_ptr() for t in exclude if isinstance(t, torch.Tensor)}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in skip:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        forward()
+    return sum(seen.values())
 
 
 # --- time ---------------------------------------------------------------------------------------
@@ -226,3 +249,230 @@ def compute_optimal(budget_flops: float, tokens_per_param: float = 20.0) -> dict
     k = check_positive("tokens_per_param", tokens_per_param)
     n = math.sqrt(c / (6.0 * k))
     return {"params": n, "tokens": k * n, "flops": c}
+
+
+# --- the measurements a prediction is checked against -------------------------------------------
+def peak_tflops(device: Any, n: int, repeats: int) -> float:
+    """The machine's measured matmul rate (TFLOP/s) in the precision the course trains in there:
+    ``fit``'s autocast dtype on a CUDA GPU (bf16, or fp16 before Ampere: ``train.amp_dtype``),
+    fp32 elsewhere. Chapter 00's measurement, repeated (``hardware.matmul_tflops``): the
+    "peak" that an MFU is a share of."""
+    import torch
+
+    from helpers.hardware import matmul_tflops
+    from helpers.train import amp_dtype
+
+    device = torch.device(device)
+    dtype = amp_dtype(device) or torch.float32
+    return matmul_tflops(device, dtype, int(check_positive("n", n)), int(check_positive("repeats", repeats)))
+
+
+# The memory timeline's categories, in the order torch.profiler writes them.
+_TIMELINE_CATEGORIES = ("parameters", "optimizer", "inputs", "temporary", "activations",
+                        "gradients", "autograd", "other")
+
+
+@dataclass(frozen=True)
+class MemoryPeak:
+    """The most tensor memory a run held at once, and what held it at that moment (bytes)."""
+
+    total: float
+    parts: Mapping[str, float]
+
+    def table(self) -> dict[str, float]:
+        """Megabytes by part at the peak, and the total."""
+        return {**{k: v / 2**20 for k, v in self.parts.items()}, "total": self.total / 2**20}
+
+
+@contextlib.contextmanager
+def _quiet_fd2() -> Any:
+    """Silence file descriptor 2 for a moment: the profiler's C++ library (Kineto) writes
+    start/stop lines, and on a machine without a GPU a harmless "gpuGetDeviceCount failed",
+    straight to it. Python's own warnings go through sys.stderr and still show."""
+    import os
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real descriptor 2 (some embedded interpreters)
+        yield
+        return
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def peak_memory(step: Callable[[], Any], device: Any, steps: int = 2) -> MemoryPeak:
+    """Run ``step()`` ``steps`` times under ``torch.profiler`` and return the peak of the tensor
+    memory it held, split into parameters, optimizer state, activations, gradients and the rest,
+    from PyTorch's memory timeline (``export_memory_timeline``). Works on CPU and CUDA alike
+    (on CUDA, ``torch.cuda.max_memory_allocated`` gives the same total without the split).
+    Two steps: the first creates the optimizer's state, the second runs with it in place.
+
+    Raises:
+        ValueError: steps below 1.
+    """
+    import json
+    import tempfile
+
+    import numpy as np
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    if int(steps) < 1:
+        raise ValueError(f"steps must be 1 or more, got {steps!r}")
+    device = torch.device(device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with _quiet_fd2(), profile(activities=activities, profile_memory=True, record_shapes=True,
+                               with_stack=True) as prof:
+        for _ in range(int(steps)):
+            step()
+    where = f"cuda:{device.index or 0}" if device.type == "cuda" else "cpu"
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        # Deprecated in favour of CUDA-only memory snapshots; on a CPU it is the only timeline.
+        warnings.filterwarnings("ignore", message=".*export_memory_timeline", category=FutureWarning)
+        path = Path(folder) / "timeline.json"
+        prof.export_memory_timeline(str(path), device=where)
+        _, sizes = json.loads(path.read_text())
+    sizes = np.asarray(sizes, dtype=float)[:, 1:]  # column 0 is unused
+    at = int(sizes.sum(axis=1).argmax())
+    return MemoryPeak(total=float(sizes[at].sum()),
+                      parts=dict(zip(_TIMELINE_CATEGORIES, map(float, sizes[at]), strict=True)))
+
+
+# --- budgeting the course -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Workload:
+    """A chapter's headline training run: ``examples`` forward-and-backward passes (examples x
+    epochs x runs) of ``model``, at ``flops_per_example`` each (0: no GPU training)."""
+
+    chapter: str
+    what: str
+    examples: float
+    flops_per_example: float
+
+    @property
+    def flops(self) -> float:
+        return self.examples * self.flops_per_example
+
+
+def _training_flops(net: Any, shape: tuple[int, ...]) -> float:
+    """Forward-and-backward FLOPs of one example, counted on the meta device (no memory, no
+    time: only shapes)."""
+    import torch
+
+    net = net.to("meta")
+    x = torch.zeros((1, *shape), device="meta")
+    return float(count_flops(lambda: net(x).sum().backward()))
+
+
+def encoder_parameters(model: str) -> int:
+    """Non-embedding parameters of a course text model (``"minilm-l6"``, the packaged
+    all-MiniLM-L6-v2, or ``"bert-base-uncased"``), built from its configuration on the meta
+    device: the N of 6 N D (Kaplan et al. count no embeddings)."""
+    import torch
+    from transformers import AutoConfig, AutoModel, BertConfig
+
+    from helpers import text
+
+    if model == "minilm-l6":
+        config = AutoConfig.from_pretrained(text.quick_model_path())
+    elif model == "bert-base-uncased":
+        config = BertConfig()  # its defaults are bert-base-uncased's
+    else:
+        raise ValueError(f"unknown text model {model!r}; valid: 'minilm-l6', 'bert-base-uncased'")
+    with torch.device("meta"):
+        net = AutoModel.from_config(config)
+    return sum(p.numel() for name, p in net.named_parameters() if "embeddings" not in name)
+
+
+def course_workloads(profile: str = "full") -> list[Workload]:
+    """The headline training run of every chapter under ``profile``, from its configuration
+    (``profiles.chapter_config``): what it trains, how many examples pass through it, and the
+    FLOPs of each (CNNs counted with ``count_flops`` on the meta device; transformers by 6 N D
+    at their maximum length, an upper bound). Data loading, evaluation, per-example gradient
+    overhead (DP-SGD) and CPU work are left out: hours from these are floors. Chapters without a
+    GPU training run have 0 FLOPs. Chapters 07 and 13 reuse 03 and 04's checkpoints."""
+    from helpers import models, profiles
+
+    def cfg(chapter: str) -> Any:
+        return profiles.chapter_config(profile, chapter)
+
+    cnn, bert, tun, reg = cfg("cnn"), cfg("bert"), cfg("tuning"), cfg("regularization")
+    comp, priv, fed, sc, cost = (cfg("compression"), cfg("privacy"), cfg("federated"),
+                                 cfg("scaling"), cfg("cost"))
+    image = (3, 32, 32) if cnn.dataset == "cifar-10" else (1, 28, 28)
+    cnn_net = models.ResNet9() if cnn.model == "resnet9" else models.SmallCNN(in_channels=image[0],
+                                                                              image_size=image[-1])
+    cnn_flops = _training_flops(cnn_net, image)
+    fashion = (1, 28, 28)
+    small = _training_flops(models.SmallCNN(), fashion)
+    # Transformers: 6 N D with N the encoder's non-embedding parameters, D tokens at max length.
+    sst2_train = 67_349  # sentences in SST-2's train split (GLUE)
+    text_examples = (sst2_train - bert.n_val if bert.dataset == "sst-2" and not bert.n_train
+                     else bert.n_train)
+    text = flops_6nd(encoder_parameters(bert.model), bert.max_length)  # per example
+    cost_text = flops_6nd(encoder_parameters(cost.model), cost.max_length)
+    cnn_images = 45_000 if cnn.dataset == "cifar-10" else 55_000
+    n_reg_configs = 14  # notebook 06's CONFIGS
+    return [
+        Workload("00_setup", "hardware check (seconds)", 0, 0.0),
+        Workload("01_data_collection", "downloads and a crawl: network-bound", 0, 0.0),
+        Workload("02_data_cleaning", "duplicates and label issues: CPU (scikit-learn)", 0, 0.0),
+        Workload("03_cnn_training", f"{cnn.model}: {cnn_images:,} images x {cnn.num_epochs} epochs",
+                 cnn_images * cnn.num_epochs, cnn_flops),
+        Workload("04_bert_finetuning", f"{bert.model}: {text_examples:,} sentences x "
+                 f"{bert.num_epochs} epochs x {bert.n_seeds} seeds",
+                 text_examples * bert.num_epochs * bert.n_seeds, text),
+        Workload("05_hyperparameter_tuning", f"small CNN: 3 searches x {tun.grid_points ** 2} trials "
+                 f"x {tun.n_seeds} seeds x {tun.num_epochs} epochs x {tun.n_train:,} images",
+                 3 * tun.grid_points ** 2 * tun.n_seeds * tun.num_epochs * tun.n_train, small),
+        Workload("06_regularization", f"small CNN: {n_reg_configs} configurations x {reg.n_seeds} "
+                 f"seeds x {reg.num_epochs} epochs x {reg.n_train:,} images",
+                 n_reg_configs * reg.n_seeds * reg.num_epochs * reg.n_train, small),
+        Workload("07_evaluation_fairness", "reuses 03 and 04's runs; logistic regression (CPU)", 0, 0.0),
+        Workload("08_compression", f"{cnn.model} fine-tuned after pruning: {len(comp.prune_amounts)} "
+                 f"amounts x {comp.finetune_epochs} epochs x {comp.finetune_images:,} images",
+                 len(comp.prune_amounts) * comp.finetune_epochs * comp.finetune_images, cnn_flops),
+        Workload("09_explainability", "attributions only (no training)", 0, 0.0),
+        Workload("10_privacy_dp", f"small CNN: ({len(priv.epsilons)} private + 1 + {priv.n_shadows} "
+                 f"shadows) x {priv.epochs} epochs x {priv.n_members:,} images",
+                 (len(priv.epsilons) + 1 + priv.n_shadows) * priv.epochs * priv.n_members, small),
+        Workload("11a_federated_learning", f"small CNN: ({len(fed.lrs)} learning rates + 3 x "
+                 f"{fed.seeds} seeds) x {fed.rounds} rounds x {fed.n_train:,} images",
+                 (len(fed.lrs) + 3 * fed.seeds) * fed.rounds * fed.local_epochs * fed.n_train, small),
+        Workload("11b_pii_encryption", "PII detection and encryption: CPU", 0, 0.0),
+        Workload("12_scaling_out", f"small CNN: {sc.ddp_epochs} DDP epochs x {sc.n_train:,} + "
+                 f"{sc.pg_trials} trials x {sc.pg_epochs} epochs x {sc.pg_n_train:,} images",
+                 sc.ddp_epochs * sc.n_train + sc.pg_trials * sc.pg_epochs * sc.pg_n_train, small),
+        Workload("13_serving", "inference and a load test (no training)", 0, 0.0),
+        Workload("14_compute_and_cost", f"{cost.model}: 2 methods x {cost.n_seeds} seeds x "
+                 f"{cost.num_epochs} epoch(s) x {cost.n_train:,} sentences",
+                 2 * cost.n_seeds * cost.num_epochs * cost.n_train, cost_text),
+    ]
+
+
+def plan(workloads: list[Workload], prices: Any, mfu: float, grid_g_co2_per_kwh: float = 400.0,
+         pue: float = 1.2) -> Any:
+    """Hours, USD, kWh and kg CO2 of every workload on every device of ``prices``
+    (``load_prices``), at ``mfu`` of each device's dense 16-bit peak. A long table: one row per
+    (chapter, device).
+
+    Raises:
+        ValueError: an MFU outside (0, 1], or a bad price table.
+    """
+    import pandas as pd
+
+    rows = []
+    for device, row in prices.iterrows():
+        for w in workloads:
+            seconds = predict_seconds(w.flops, row["peak_tflops_16bit"] * 1e12, mfu)
+            rows.append({"chapter": w.chapter, "device": device, "what": w.what,
+                         "pflops": w.flops / 1e15,
+                         **run_cost(seconds / 3600, device, prices, grid_g_co2_per_kwh, pue)})
+    return pd.DataFrame(rows)

@@ -15,6 +15,7 @@ anything differs (``make test`` starts every notebook in an empty home, so it al
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -116,20 +117,44 @@ def text_splits(cfg: SimpleNamespace, seed: int) -> tuple[pd.DataFrame, pd.DataF
     return train_df, val_df, test_df
 
 
+def lora_model(model: nn.Module, r: int, alpha: float, dropout: float = 0.1) -> nn.Module:
+    """A Hugging Face sequence classifier with its weights frozen and LoRA adapters (Hu et al.
+    2021; ``peft``) of rank ``r`` on the attention's query and value projections. The new head
+    and the pooler train in full: the pooler of a sentence-embedding model such as MiniLM was
+    never trained, and a frozen random one would cap accuracy (chapter 14)."""
+    from peft import LoraConfig, get_peft_model
+
+    saved = ["classifier", "pooler"] if hasattr(getattr(model, "base_model", model), "pooler") \
+        else ["classifier"]
+    config = LoraConfig(task_type="SEQ_CLS", r=int(r), lora_alpha=alpha, lora_dropout=dropout,
+                        target_modules=["query", "value"], modules_to_save=saved)
+    with warnings.catch_warnings():  # peft asks transformers a question it has renamed (v6)
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+        return get_peft_model(model, config)
+
+
 def fine_tune_text(cfg: SimpleNamespace, model_name: Any, tokenizer: Any, train_df: pd.DataFrame,
                    seed: int, device: torch.device) -> tuple[text.HFClassifier, train.History]:
     """Chapter 04's fine-tuning run: the pretrained encoder with a new 2-class head, AdamW
     without decay on biases and norms, linear warm-up then linear decay stepped per batch,
-    gradient clipping at 1, batches of similar length. Checkpointed under its run key."""
+    gradient clipping at 1, batches of similar length. Checkpointed under its run key.
+
+    With ``cfg.lora_r`` above 0 (chapter 14), the encoder is frozen and LoRA adapters of rank
+    ``lora_r`` (scale ``lora_alpha / lora_r``) on the attention's query and value train, with the
+    pooler and the new head, at ``cfg.lora_lr`` (``lora_model``)."""
     env.seed_everything(seed)
     _, net = text.load_classifier(model_name, num_labels=2)
-    if cfg.freeze_embeddings:
+    lora_r = getattr(cfg, "lora_r", 0)
+    if cfg.freeze_embeddings and not lora_r:
         net.model.base_model.embeddings.word_embeddings.weight.requires_grad_(False)
+    if lora_r:
+        net.model = lora_model(net.model, lora_r, cfg.lora_alpha)
     train_set = text.TokenizedTexts(tokenizer, train_df["text"].tolist(), train_df["label"].tolist(),
                                     cfg.max_length)
     train_loader = text.text_loader(train_set, tokenizer.pad_token_id, cfg.batch_size, shuffle=True,
                                     seed=seed, group_by_length=True)
-    optimizer = torch.optim.AdamW(text.decay_param_groups(net, cfg.weight_decay), lr=cfg.lr)
+    optimizer = torch.optim.AdamW(text.decay_param_groups(net, cfg.weight_decay),
+                                  lr=cfg.lora_lr if lora_r else cfg.lr)
     total_steps = cfg.num_epochs * len(train_loader)
     from transformers import get_linear_schedule_with_warmup
 

@@ -743,26 +743,10 @@ def malicious_checkpoint(path: str | Path, marker: str | Path) -> Path:
 
 # --- the model card ---------------------------------------------------------------------------
 def chapter_figures(stem: str, executed_dir: str | Path | None = None) -> dict[str, Any]:
-    """The glued results of chapter ``stem`` (e.g. ``"04_bert_finetuning"``), and where they
-    came from: this run's executed copy (``executed_dir``, else the ``DL_HANDBOOK_EXECUTED``
-    folder the runner sets) when there is one, else the quick-profile outputs committed in
-    ``notebooks/``. Returns ``{"values": {...}, "source": path, "profile": ...}``; an absent
-    chapter gives empty values and ``source`` None."""
-    from helpers.notebook import read_glued
-    from helpers.runner import REPO_ROOT
+    """``notebook.chapter_figures``, its home since chapter 14 (kept here: the name is stable)."""
+    from helpers.notebook import chapter_figures as _figures
 
-    folders = [Path(p) for p in (executed_dir, os.environ.get("DL_HANDBOOK_EXECUTED")) if p]
-    for folder in [*folders, REPO_ROOT / "notebooks"]:
-        path = folder / f"{stem}.ipynb"
-        if not path.is_file():
-            continue
-        values = read_glued(path)
-        if not values:
-            continue
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        params = nb.get("metadata", {}).get("papermill", {}).get("parameters", {})
-        return {"values": values, "source": str(path), "profile": params.get("profile", "quick")}
-    return {"values": {}, "source": None, "profile": None}
+    return _figures(stem, executed_dir)
 
 
 def _fmt(value: Any, spec: str) -> str:

@@ -105,3 +105,62 @@ def test_a_negative_or_empty_budget_is_refused(value):
     with pytest.raises(ValueError, match="budget_flops"):
         budget.compute_optimal(value)
     assert math.isfinite(budget.compute_optimal(1e20)["params"])
+
+
+def test_activation_bytes_leaves_out_weights_and_the_batch():
+    net = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+    dataset = torch.randn(1000, 16)
+    x = dataset[:10]  # a view: its storage is the whole dataset
+    got = budget.activation_bytes(lambda: net(x).sum(), exclude=[*net.parameters(), x])
+    assert got == 4 * 10 * 32  # only the ReLU's output, which both ReLU and the second layer keep
+
+
+def test_peak_memory_holds_weights_and_adam_states_and_names_its_parts():
+    net = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+    optimizer = torch.optim.AdamW(net.parameters())
+    x, y = torch.randn(64, 256), torch.randint(0, 10, (64,))
+
+    def step():
+        nn.functional.cross_entropy(net(x), y).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    peak = budget.peak_memory(step, "cpu", steps=2)
+    weights = 4 * sum(p.numel() for p in net.parameters())
+    assert set(peak.parts) >= {"parameters", "optimizer", "activations", "gradients"}
+    assert peak.total == pytest.approx(sum(peak.parts.values()))
+    assert peak.parts["parameters"] >= weights and peak.total >= 3 * weights  # weights + 2 moments
+    with pytest.raises(ValueError, match="steps"):
+        budget.peak_memory(step, "cpu", steps=0)
+
+
+def test_encoder_parameters_of_the_packaged_model_match_a_count():
+    from transformers import AutoModel
+
+    from helpers import text
+
+    model = AutoModel.from_pretrained(text.quick_model_path())
+    expected = sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n)
+    assert budget.encoder_parameters("minilm-l6") == expected
+    assert 80e6 < budget.encoder_parameters("bert-base-uncased") < 90e6  # 110 M less 24 M embeddings
+    with pytest.raises(ValueError, match="minilm-l6"):
+        budget.encoder_parameters("gpt-5")
+
+
+def test_course_workloads_cover_the_toc_and_plan_prices_them():
+    from helpers import runner
+
+    stems = [p.stem for p in runner.toc_notebooks(runner.REPO_ROOT / "book" / "_toc.yml")]
+    workloads = budget.course_workloads("full")
+    assert [w.chapter for w in workloads] == stems
+    assert all(w.flops >= 0 for w in workloads)
+    bert = next(w for w in workloads if w.chapter == "04_bert_finetuning")
+    assert bert.flops_per_example == budget.flops_6nd(budget.encoder_parameters("bert-base-uncased"), 128)
+    prices = budget.load_prices()
+    table = budget.plan(workloads, prices, mfu=0.5)
+    assert len(table) == len(workloads) * len(prices)
+    row = table[(table.chapter == "04_bert_finetuning") & (table.device == prices.index[0])].iloc[0]
+    hours = bert.flops / (prices.iloc[0]["peak_tflops_16bit"] * 1e12 * 0.5) / 3600
+    assert row["hours"] == pytest.approx(hours) and row["usd"] == pytest.approx(hours * prices.iloc[0]["usd_per_hour"])
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        budget.plan(workloads, prices, mfu=0)

@@ -74,3 +74,27 @@ def test_the_credit_splits_and_model_of_chapter_07():
     assert set(s.X_tr.index).isdisjoint(s.X_te.index)
     model = recipes.credit_model().fit(s.X_tr, s.y_tr)
     assert 0.6 < model.score(s.X_te, s.y_te) < 0.85  # the majority class is 0.70
+
+
+def test_lora_model_trains_under_2_percent_and_starts_as_the_pretrained_model():
+    import torch
+
+    from helpers import models, text
+
+    tokenizer, net = text.load_classifier(text.quick_model_path(), num_labels=2)
+    net.eval()
+    batch = tokenizer(["a gem of a film", "a dull mess"], padding=True, return_tensors="pt")
+    batch = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    with torch.no_grad():
+        before = net(batch)
+    total = models.count_parameters(net)
+    net.model = recipes.lora_model(net.model, r=8, alpha=16)
+    net.eval()
+    with torch.no_grad():
+        after = net(batch)
+    assert torch.allclose(before, after, atol=1e-6)  # B starts at zero
+    trainable = models.count_parameters(net, trainable_only=True)
+    assert 0 < trainable / total < 0.02
+    names = [n for n, p in net.named_parameters() if p.requires_grad]
+    assert any("lora_A" in n for n in names) and any("classifier" in n for n in names)
+    assert not any("word_embeddings" in n for n in names)
