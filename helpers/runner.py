@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -316,12 +317,37 @@ def _fill_time(notebook: Path, run: dict | None, full: dict | None) -> None:
         return
 
 
+# Cells the book's reader need not see: papermill's injected parameters (removed), and the
+# Colab-only install and Drive cells (collapsed behind a "Show code" toggle).
+INJECTED_TAG = "injected-parameters"
+GUIDE_PAGE = "facilitator"  # the facilitator's guide, written at staging when the toc lists it
+COLLAPSED_PREFIXES = ("# Colab only:", "# Optional, Colab only:")
+
+
+def _tidy_for_reading(notebook: Path) -> None:
+    """Tag the staged copy's cells for Jupyter Book: ``remove-cell`` on papermill's injected
+    parameters, ``hide-cell`` on the Colab-only boilerplate."""
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if INJECTED_TAG in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+        elif cell["cell_type"] == "code" and text.startswith(COLLAPSED_PREFIXES) \
+                and "hide-cell" not in tags:
+            tags.append("hide-cell")
+    notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
+
+
 def stage_book(book_dir: Path, notebooks: list[Path], out_dir: Path, src_dir: Path) -> Path:
     """Assemble the book source: the pages of ``book/`` plus the executed notebooks.
 
     The layout mirrors the repository (``notebooks/NAME.ipynb``), so Colab launch links
     point at the real files. Each chapter's "**Time:**" line is written from the measured
     run (``timings.json``; a full-profile run from ``book/timings-full.json`` if present).
+    Papermill's injected-parameters cell is removed from the pages, and the Colab-only cells
+    are collapsed (``_tidy_for_reading``). When the toc lists ``facilitator``, the guide page
+    is generated from the chapters and this build's timings (``workshop.facilitator_page``).
     Raises ``NotExecutedError`` naming every missing notebook.
     """
     missing = [nb.name for nb in notebooks if not (Path(out_dir) / nb.name).is_file()]
@@ -341,7 +367,14 @@ def stage_book(book_dir: Path, notebooks: list[Path], out_dir: Path, src_dir: Pa
         staged = src_dir / "notebooks" / nb.name
         shutil.copy2(Path(out_dir) / nb.name, staged)
         _fill_time(staged, timings.get(nb.stem), full.get(nb.stem))
+        _tidy_for_reading(staged)
     (src_dir / FULL_TIMINGS).unlink(missing_ok=True)
+    toc_text = (src_dir / "_toc.yml").read_text(encoding="utf-8")
+    if re.search(rf"file:\s*{GUIDE_PAGE}\s*$", toc_text, re.MULTILINE):
+        from .workshop import facilitator_page
+
+        page = facilitator_page(notebooks, timings, full, src_dir / f"{GUIDE_PAGE}-graph.png")
+        (src_dir / f"{GUIDE_PAGE}.md").write_text(page, encoding="utf-8")
     return src_dir
 
 

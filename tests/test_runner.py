@@ -104,6 +104,8 @@ def test_stage_and_cli_happy_path(tiny_course, tmp_path, capsys):
     assert (src / "_toc.yml").is_file() and (src / "intro.md").is_file()
     staged = json.loads((src / "notebooks" / "a_ok.ipynb").read_text())
     assert staged["metadata"]["papermill"]["parameters"] == {"profile": "quick"}
+    injected = [c for c in staged["cells"] if runner.INJECTED_TAG in c["metadata"].get("tags", [])]
+    assert injected and all("remove-cell" in c["metadata"]["tags"] for c in injected)  # not on the page
 
 
 def test_cli_rejects_an_unknown_profile(tiny_course):
