@@ -22,12 +22,14 @@ BOOK_HTML := $(BUILD)/book
 # One OpenMP pool per process: notebooks run one after another (see environment notes).
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup book test lint unit notebooks nbval book-html outputs clean fashion-mnist postgresql chromium colab-check
+.PHONY: help setup book test lint unit notebooks nbval book-html book-check outputs workshop clean fashion-mnist postgresql chromium colab-check
 
 help:
 	@echo "make book  [PROFILE=quick|full]  execute the notebooks and build the HTML book"
-	@echo "make test                        run every check (lint, tests, notebooks, book)"
+	@echo "make test                        run every check (lint, tests, notebooks, book, browser)"
+	@echo "make book-check                  open every page of the built book in headless Chromium"
 	@echo "make outputs                     refresh the committed quick-profile notebook outputs"
+	@echo "make workshop                    learner notebooks (solutions out) in _build/workshop/, and a zip"
 	@echo "make nbval                       pytest --nbval-lax over notebooks/ (a second execution)"
 	@echo "make colab-check                 the Colab install cell in a fresh torch-only venv"
 
@@ -102,13 +104,20 @@ book-html:
 	$(VENV)/bin/jupyter-book build $(BOOK_SRC) --path-output $(BOOK_HTML) -W -n --keep-going
 	@echo "book: $(abspath $(BOOK_HTML))/_build/html/index.html"
 
+# The built book in a real browser (Debian's chromium through Playwright): every page without
+# console errors, missing images, unrendered glue or the injected-parameters cell; internal
+# links and anchors; the search page; a screenshot of each page in _build/book-check/.
+book-check:
+	$(PY) -m pytest tests/test_book.py -m book -q -rfs -p no:cacheprovider \
+	  --book-html $(BOOK_HTML)/_build/html --screenshots $(BUILD)/book-check
+
 # --- the checks ---------------------------------------------------------------------------
 # Each notebook runs once: tests/test_notebooks.py executes it with papermill in a fresh
 # course root (so every model trains from scratch, and the time table says "trained"),
 # checks its bands, and applies nbval's output comparison to that same run.
 test: setup
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory lint unit notebooks book-html PROFILE=quick; \
+	$(MAKE) --no-print-directory lint unit notebooks book-html book-check PROFILE=quick; \
 	echo "make test: $$(( $$(date +%s) - start )) s after set-up"
 
 lint:
@@ -116,7 +125,7 @@ lint:
 
 # -rfs lists every failed test, and every skipped one with its reason (the CUDA tests on a machine without a GPU).
 unit:
-	$(PY) -m pytest tests -m "not notebook" --cov=helpers --cov-report=term-missing \
+	$(PY) -m pytest tests -m "not notebook and not book" --cov=helpers --cov-report=term-missing \
 	  --cov-fail-under=90 -q -rfs
 
 notebooks:
@@ -158,6 +167,10 @@ colab-check: setup
 # Maintainers: re-execute notebooks/ in place (quick profile) to refresh the committed outputs.
 outputs: setup
 	$(PY) -m helpers.runner refresh
+
+# Learner copies of the chapters: solutions replaced by exercise stubs, outputs cleared.
+workshop: setup
+	$(PY) -m helpers.workshop --out $(BUILD)/workshop
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .coverage

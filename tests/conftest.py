@@ -27,6 +27,10 @@ def pytest_collection_modifyitems(config, items):
 def pytest_addoption(parser):
     parser.addoption("--executed-dir", default="_build/executed",
                      help="where tests/test_notebooks.py writes the executed notebooks")
+    parser.addoption("--book-html", default="_build/book/_build/html",
+                     help="the built book that tests/test_book.py opens in a browser")
+    parser.addoption("--screenshots", default="_build/book-check",
+                     help="where tests/test_book.py saves a screenshot of each page")
 
 
 @pytest.fixture

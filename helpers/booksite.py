@@ -1,0 +1,298 @@
+"""The built book, opened page by page in a real browser (``make test`` runs it after the build).
+
+Used by ``tests/test_book.py`` and by ``python -m helpers.booksite check``; the facilitator's
+guide (``helpers.workshop``) says how a workshop uses the book. The HTML folder is served on
+127.0.0.1 and every page is opened in headless Chromium (Debian's ``chromium``, driven by
+Playwright through ``executable_path``: no browser download). For each page it records:
+
+* console errors and uncaught exceptions raised by the page's own scripts;
+* images that did not load (external ones, such as the Colab badge, are not fetched: every
+  request that leaves 127.0.0.1 is blocked, so the check runs the same offline);
+* glued values that rendered as nothing: a ``{glue:text}`` role whose key was missing leaves no
+  text behind, so the page must show as many non-empty pasted values as its source has roles;
+* papermill's injected-parameters cell, which must not reach the page;
+* internal links (and image and script paths) whose file or ``#anchor`` does not exist, read
+  from the HTML on disk.
+
+It saves a screenshot of the top of each page, and runs the search page for a term.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+__all__ = ["PageReport", "SiteReport", "serve_folder", "pages", "expected_glue",
+           "link_problems", "check_site", "main"]
+
+SKIP_DIRS = ("_static", "_sources", "_images", "_sphinx_design_static")
+# Markdown read left to right: a role ({name}`arg`), a fenced block, or an inline code span; a
+# glue role inside code is shown as code, not rendered, so only the roles themselves count.
+_TOKENS = re.compile(r"\{[\w:.-]+\}`[^`]*`|```.*?```|``[^`]+``|`[^`\n]+`", re.S)
+
+
+@dataclass
+class PageReport:
+    """What one page showed in the browser."""
+
+    page: str
+    console_errors: list[str] = field(default_factory=list)
+    broken_images: list[str] = field(default_factory=list)
+    glue_expected: int = 0
+    glue_rendered: int = 0
+    injected_cells: int = 0
+    screenshot: str = ""
+
+    def problems(self) -> list[str]:
+        found = [f"{self.page}: console error: {e}" for e in self.console_errors]
+        found += [f"{self.page}: image did not load: {src}" for src in self.broken_images]
+        if self.glue_rendered != self.glue_expected:
+            found.append(f"{self.page}: {self.glue_expected} glued values in the source, "
+                         f"{self.glue_rendered} rendered (a missing glue key renders as nothing)")
+        if self.injected_cells:
+            found.append(f"{self.page}: shows papermill's injected-parameters cell")
+        return found
+
+
+@dataclass
+class SiteReport:
+    """Every page's report, the broken internal links, and the search result."""
+
+    pages: list[PageReport]
+    broken_links: list[str]
+    search_term: str | None = None
+    search_hits: list[str] = field(default_factory=list)
+    search_expected: str | None = None
+
+    def problems(self) -> list[str]:
+        found = [p for page in self.pages for p in page.problems()] + list(self.broken_links)
+        if self.search_expected and self.search_expected not in self.search_hits:
+            found.append(f"search for {self.search_term!r} did not list {self.search_expected} "
+                         f"(it listed {self.search_hits})")
+        return found
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:  # no request log in the test output
+        pass
+
+
+@contextmanager
+def serve_folder(folder: str | Path) -> Iterator[str]:
+    """Serve ``folder`` over HTTP on 127.0.0.1 (a free port) for the ``with`` block; yields the
+    base URL. The search page loads its index with a script tag, which works over HTTP."""
+    handler = functools.partial(_Quiet, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+_REFRESH = re.compile(r"""<meta[^>]+http-equiv=["']?refresh["']?[^>]+url=([^"'>\s]+)""", re.I)
+
+
+def pages(html_dir: str | Path, redirects: bool = False) -> list[str]:
+    """The book's pages: every ``.html`` file outside the build's asset folders, relative.
+    Pages that only redirect (``index.html`` points at the root page) are left out unless
+    ``redirects``."""
+    root = Path(html_dir)
+    found = [p for p in root.rglob("*.html")
+             if not any(part in SKIP_DIRS for part in p.relative_to(root).parts)]
+    return sorted(str(p.relative_to(root)) for p in found
+                  if redirects or not _REFRESH.search(p.read_text(encoding="utf-8", errors="replace")))
+
+
+def expected_glue(html_dir: str | Path, page: str) -> int:
+    """How many ``{glue:text}`` roles the page's source holds in its prose (code spans and code
+    cells excluded), read from the copy Sphinx keeps under ``_sources/``."""
+    base = Path(html_dir) / "_sources" / Path(page).with_suffix("")
+    for suffix in (".ipynb", ".md", ".ipynb.txt", ".md.txt"):
+        source = base.with_name(base.name + suffix)
+        if source.is_file():
+            break
+    else:
+        return 0
+    text = source.read_text(encoding="utf-8")
+    if ".ipynb" in source.name:
+        cells = json.loads(text)["cells"]
+        text = "\n\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return sum(1 for m in _TOKENS.finditer(text) if re.match(r"\{glue(:text)?\}", m.group(0)))
+
+
+class _Refs(HTMLParser):
+    """The ids a page defines and the local targets it refers to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.refs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        refresh = _REFRESH.search(self.get_starttag_text() or "") if tag == "meta" else None
+        if refresh:  # a redirect page's target
+            self.refs.append(refresh.group(1))
+        for key in ("id", "name"):
+            if values.get(key) and (key == "id" or tag == "a"):
+                self.ids.add(values[key])
+        target = values.get("href") if tag in ("a", "link") else values.get("src") \
+            if tag in ("img", "script") else None
+        if target:
+            self.refs.append(target)
+
+
+def link_problems(html_dir: str | Path) -> list[str]:
+    """Internal links, image and script paths of every page whose file or ``#anchor`` does not
+    exist ("page: -> target (why)"). External URLs, ``mailto:`` and ``javascript:`` are skipped."""
+    root = Path(html_dir).resolve()
+    parsed: dict[Path, _Refs] = {}
+
+    def parse(path: Path) -> _Refs:
+        if path not in parsed:
+            refs = _Refs()
+            refs.feed(path.read_text(encoding="utf-8", errors="replace"))
+            parsed[path] = refs
+        return parsed[path]
+
+    problems = []
+    for page in pages(root, redirects=True):
+        path = root / page
+        for ref in parse(path).refs:
+            parts = urlsplit(ref)
+            if parts.scheme or parts.netloc or ref.startswith(("mailto:", "javascript:", "data:")):
+                continue
+            target = (path.parent / unquote(parts.path)).resolve() if parts.path else path
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_relative_to(root) or not target.exists():
+                problems.append(f"{page}: -> {ref} (no such file)")
+            elif parts.fragment and target.suffix == ".html" \
+                    and unquote(parts.fragment) not in parse(target).ids:
+                problems.append(f"{page}: -> {ref} (no #{parts.fragment} in "
+                                f"{target.relative_to(root)})")
+    return sorted(set(problems))
+
+
+_SETTLE_IMAGES = """async () => {
+  for (const img of document.images) img.loading = "eager";
+  await Promise.all([...document.images].map(img => img.complete ? null :
+    new Promise(done => { img.addEventListener("load", done); img.addEventListener("error", done);
+                          setTimeout(done, 5000); })));
+  return [...document.images].filter(img => new URL(img.src, location.href).origin === location.origin
+                                        && !(img.complete && img.naturalWidth > 0))
+                             .map(img => img.getAttribute("src"));
+}"""
+_GLUE_SHOWN = """() => [...document.querySelectorAll("span.pasted-text")]
+                    .filter(s => s.textContent.trim() !== "").length"""
+
+
+def check_site(html_dir: str | Path, screenshots: str | Path | None = None,
+               search_term: str | None = None, search_expected: str | None = None,
+               viewport: tuple[int, int] = (1280, 900), timeout_s: float = 30.0) -> SiteReport:
+    """Open every page of the built book in headless Chromium; see the module docstring.
+
+    ``search_expected`` is the page (e.g. ``"notebooks/14_compute_and_cost.html"``) that the
+    search page must list for ``search_term``. Screenshots go to ``screenshots/<page>.png``.
+
+    Raises:
+        FileNotFoundError: no Chromium on this machine (``make setup`` installs Debian's), or no
+            ``index.html`` in ``html_dir`` (build the book first: ``make book``).
+    """
+    from playwright.sync_api import sync_playwright
+
+    from .serve import _off_the_loop, chromium_path
+
+    html_dir = Path(html_dir)
+    if not (html_dir / "index.html").is_file():
+        raise FileNotFoundError(f"no index.html in {html_dir}: build the book first (`make book`)")
+    executable = chromium_path()
+    if executable is None:
+        raise FileNotFoundError("no chromium on this machine: `make setup` installs Debian's "
+                                "chromium where apt and root are available")
+    shots = Path(screenshots) if screenshots else None
+    if shots:
+        shots.mkdir(parents=True, exist_ok=True)
+
+    def visit(base: str) -> tuple[list[PageReport], list[str]]:
+        reports, hits = [], []
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+            try:
+                context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+                context.set_default_timeout(timeout_s * 1000)
+                # nothing leaves the machine: external fonts, badges and scripts are refused
+                context.route("**/*", lambda route: route.continue_()
+                              if route.request.url.startswith(base) else route.abort())
+                page = context.new_page()
+                current: list[PageReport] = []  # the page being visited
+
+                def on_console(msg) -> None:
+                    where = (msg.location or {}).get("url", "")
+                    if msg.type == "error" and current and (not where or where.startswith(base)):
+                        current[-1].console_errors.append(msg.text)
+
+                page.on("console", on_console)
+                page.on("pageerror", lambda e: current[-1].console_errors.append(str(e)))
+                for name in pages(html_dir):
+                    report = PageReport(name, glue_expected=expected_glue(html_dir, name))
+                    current.append(report)
+                    page.goto(base + name, wait_until="load")
+                    report.broken_images = page.evaluate(_SETTLE_IMAGES)
+                    report.glue_rendered = page.evaluate(_GLUE_SHOWN)
+                    report.injected_cells = page.locator(".tag_injected-parameters").count()
+                    if shots:
+                        target = shots / (name.replace("/", "__").removesuffix(".html") + ".png")
+                        page.screenshot(path=str(target))
+                        report.screenshot = str(target)
+                    reports.append(report)
+                if search_term:
+                    page.goto(f"{base}search.html?q={search_term}", wait_until="load")
+                    page.wait_for_function(
+                        "() => { const s = document.querySelector('#search-results p');"
+                        " return s && !/Preparing|Searching/.test(s.textContent); }")
+                    hits = [h.split("?")[0].split("#")[0] for h in page.eval_on_selector_all(
+                        "#search-results ul.search li a", "els => els.map(a => a.getAttribute('href'))")]
+                    if shots:
+                        page.screenshot(path=str(shots / "search.png"))
+            finally:
+                browser.close()
+        return reports, sorted(set(hits))
+
+    with serve_folder(html_dir) as base:
+        reports, hits = _off_the_loop(lambda: visit(base))
+    return SiteReport(reports, link_problems(html_dir), search_term, hits, search_expected)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m helpers.booksite HTML_DIR [--screenshots DIR] [--search TERM --expect PAGE]``:
+    print every problem; exit 1 if there is one."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m helpers.booksite")
+    parser.add_argument("html_dir", type=Path)
+    parser.add_argument("--screenshots", type=Path)
+    parser.add_argument("--search")
+    parser.add_argument("--expect", help="the page the search must list")
+    args = parser.parse_args(argv)
+    report = check_site(args.html_dir, args.screenshots, args.search, args.expect)
+    problems = report.problems()
+    print("\n".join(problems) or f"{len(report.pages)} pages checked in Chromium: no problems")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
