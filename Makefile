@@ -123,10 +123,11 @@ test: setup
 lint:
 	$(VENV)/bin/ruff check helpers tests notebooks benchmarks
 
-# -rfs lists every failed test, and every skipped one with its reason (the CUDA tests on a machine without a GPU).
+# -rfs lists every failed test, and every skipped one with its reason (the CUDA tests on a machine
+# without a GPU); --durations names the slowest tests.
 unit:
 	$(PY) -m pytest tests -m "not notebook and not book" --cov=helpers --cov-report=term-missing \
-	  --cov-fail-under=90 -q -rfs
+	  --cov-fail-under=90 -q -rfs --durations=12
 
 notebooks:
 	rm -rf $(EXECUTED)

@@ -19,19 +19,14 @@ It saves a screenshot of the top of each page, and runs the search page for a te
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import re
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["PageReport", "SiteReport", "serve_folder", "pages", "expected_glue",
+__all__ = ["PageReport", "SiteReport", "pages", "expected_glue",
            "link_problems", "check_site", "main"]
 
 SKIP_DIRS = ("_static", "_sources", "_images", "_sphinx_design_static")
@@ -79,27 +74,6 @@ class SiteReport:
             found.append(f"search for {self.search_term!r} did not list {self.search_expected} "
                          f"(it listed {self.search_hits})")
         return found
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:  # no request log in the test output
-        pass
-
-
-@contextmanager
-def serve_folder(folder: str | Path) -> Iterator[str]:
-    """Serve ``folder`` over HTTP on 127.0.0.1 (a free port) for the ``with`` block; yields the
-    base URL. The search page loads its index with a script tag, which works over HTTP."""
-    handler = functools.partial(_Quiet, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 _REFRESH = re.compile(r"""<meta[^>]+http-equiv=["']?refresh["']?[^>]+url=([^"'>\s]+)""", re.I)
@@ -214,6 +188,7 @@ def check_site(html_dir: str | Path, screenshots: str | Path | None = None,
     """
     from playwright.sync_api import sync_playwright
 
+    from .crawl import serve_folder  # chapter 01's local server: the folder on 127.0.0.1
     from .serve import _off_the_loop, chromium_path
 
     html_dir = Path(html_dir)

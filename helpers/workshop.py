@@ -325,7 +325,7 @@ def facilitator_page(notebooks: list[Path], timings: dict[str, Any], full: dict[
               f"![chapter dependencies]({figure.name})", "",
               "## Objectives, prerequisites and discussion questions", ""]
     for o in outlines:
-        lines += [f"### {o.number} {o.title}", "", f"**Prerequisites:** {o.prerequisites}", ""]
+        lines += [f"### {o.title}", "", f"**Prerequisites:** {o.prerequisites}", ""]
         lines += [f"- {obj}" for obj in o.objectives] + [""]
         if o.questions:
             lines += ["Questions for discussion:", ""]

@@ -309,6 +309,22 @@ def _check(name, value, band, why):
         assert low <= value <= high, f"{name}={value} outside [{low}, {high}] ({why})"
 
 
+def test_a_reused_checkpoint_must_come_from_this_session(tmp_path):
+    log = tmp_path / "07.fits.jsonl"
+    trained = {}
+    log.write_text('{"status": "trained", "resumed_from": 0, "run_key": "k03", "checkpoint": "k03"}\n')
+    _check_training("03", log, trained)
+    assert trained == {"k03": "03"}
+    log.write_text('{"status": "reused", "resumed_from": 3, "run_key": "k03", "checkpoint": "k03"}\n')
+    _check_training("07", log, trained)  # trained by 03 in this session: fine
+    log.write_text('{"status": "reused", "resumed_from": 3, "run_key": "old", "checkpoint": "old"}\n')
+    with pytest.raises(AssertionError, match="stale checkpoint"):
+        _check_training("08", log, trained)
+    log.write_text('{"status": "resumed", "resumed_from": 1, "run_key": "k03", "checkpoint": "k03"}\n')
+    with pytest.raises(AssertionError, match="resumed"):
+        _check_training("09", log, trained)
+
+
 def test_every_toc_notebook_has_bands_with_reasons():
     assert {nb.stem for nb in NOTEBOOKS} == set(REQUIRED)
     for name, bands in REQUIRED.items():
@@ -316,20 +332,46 @@ def test_every_toc_notebook_has_bands_with_reasons():
             assert isinstance(band, set | tuple) and len(why) > 10, (name, key)
 
 
+@pytest.fixture(scope="session")
+def run_home(tmp_path_factory) -> dict:
+    """One empty course folder for all the notebooks of this pytest session, and the run keys
+    trained in it so far. Every model is trained from scratch once per session; a later chapter
+    that uses an earlier chapter's model (the same recipe: the same run key) reuses that
+    checkpoint, as `make book` does, instead of training it again."""
+    return {"home": tmp_path_factory.mktemp("course-home"), "trained": {}}
+
+
+def _check_training(stem: str, fit_log, trained: dict) -> None:
+    """No fit resumed, and every reused checkpoint was trained earlier in this session; the
+    keys this notebook trained are added to ``trained`` (key -> notebook)."""
+    import json
+
+    records = [json.loads(line) for line in fit_log.read_text().splitlines()] \
+        if fit_log.is_file() else []
+    for r in records:
+        assert r["status"] != "resumed", f"{stem} resumed run {r['run_key']} from a checkpoint"
+        if r["status"] == "reused":
+            assert r["run_key"] in trained, (
+                f"{stem} reused run {r['run_key']}, which no earlier notebook of this session "
+                "trained: a stale checkpoint")
+    trained.update({r["run_key"]: stem for r in records if r["status"] == "trained" and r["run_key"]})
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
-def test_notebook_runs_and_its_key_results_are_in_band(nb, executed_dir, monkeypatch):
-    # conftest's autouse `course_home` gives each run a fresh DL_HANDBOOK_HOME, which the
-    # kernel inherits: no checkpoint or crawl from an earlier run is reused, so every
-    # notebook really trains and collects here (the time table says "trained").
+def test_notebook_runs_and_its_key_results_are_in_band(nb, executed_dir, monkeypatch, run_home):
+    # The session's one course folder (run_home) starts empty, so nothing from an earlier run
+    # is reused: each model is trained here once, and the time table says "trained", or
+    # "reused" in a later chapter that evaluates the same model (checked by run key).
     # An encryption key the kernel inherits too (chapter 11b takes it, as it says); no
     # output of any notebook may contain it.
+    monkeypatch.setenv("DL_HANDBOOK_HOME", str(run_home["home"]))
     monkeypatch.setenv("DL_HANDBOOK_KEY", TEST_KEY)
     run = runner.execute_notebook(nb, executed_dir, "quick")
     executed_text = (executed_dir / nb.name).read_text()
     assert TEST_KEY not in executed_text and TEST_KEY[:-1] not in executed_text, \
         f"{nb.stem} shows the encryption key in its outputs"
-    assert "resumed" not in run.training and "reused" not in run.training, run.training
+    _check_training(nb.stem, executed_dir / f"{nb.stem}.fits.jsonl", run_home["trained"])
     differences = runner.compare_outputs(nb, executed_dir / nb.name, SANITIZE)
     assert not differences, "\n\n".join(differences)
     glued = read_glued(executed_dir / nb.name)
