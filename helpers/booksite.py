@@ -1,7 +1,6 @@
 """The built book, opened page by page in a real browser (``make test`` runs it after the build).
 
-Used by ``tests/test_book.py`` and by ``python -m helpers.booksite check``; the facilitator's
-guide (``helpers.workshop``) says how a workshop uses the book. The HTML folder is served on
+Used by ``tests/test_book.py`` (``make book-check``) and by ``python -m helpers.booksite HTML_DIR``. The HTML folder is served on
 127.0.0.1 and every page is opened in headless Chromium (Debian's ``chromium``, driven by
 Playwright through ``executable_path``: no browser download). For each page it records:
 
@@ -189,15 +188,12 @@ def check_site(html_dir: str | Path, screenshots: str | Path | None = None,
     from playwright.sync_api import sync_playwright
 
     from .crawl import serve_folder  # chapter 01's local server: the folder on 127.0.0.1
-    from .serve import _off_the_loop, chromium_path
+    from .serve import off_the_loop, require_chromium
 
     html_dir = Path(html_dir)
     if not (html_dir / "index.html").is_file():
         raise FileNotFoundError(f"no index.html in {html_dir}: build the book first (`make book`)")
-    executable = chromium_path()
-    if executable is None:
-        raise FileNotFoundError("no chromium on this machine: `make setup` installs Debian's "
-                                "chromium where apt and root are available")
+    executable = require_chromium()
     shots = Path(screenshots) if screenshots else None
     if shots:
         shots.mkdir(parents=True, exist_ok=True)
@@ -248,7 +244,7 @@ def check_site(html_dir: str | Path, screenshots: str | Path | None = None,
         return reports, sorted(set(hits))
 
     with serve_folder(html_dir) as base:
-        reports, hits = _off_the_loop(lambda: visit(base))
+        reports, hits = off_the_loop(lambda: visit(base))
     return SiteReport(reports, link_problems(html_dir), search_term, hits, search_expected)
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import sys
 import time
@@ -237,7 +236,7 @@ def compare_outputs(source: Path, executed: Path, sanitize_with: Path | None = N
     def code_cells(path: Path) -> list:
         nb = nbformat.read(str(path), as_version=4)
         return [c for c in nb.cells if c.cell_type == "code"
-                and "injected-parameters" not in c.metadata.get("tags", [])]
+                and INJECTED_TAG not in c.metadata.get("tags", [])]
 
     ref_cells, run_cells = code_cells(source), code_cells(executed)
     if [c.source for c in ref_cells] != [c.source for c in run_cells]:
@@ -301,19 +300,20 @@ def time_line(run: dict | None, full: dict | None) -> str:
     return f"{TIME_LINE} {quick}, measured when this book was built; {other}."
 
 
-def _fill_time(notebook: Path, run: dict | None, full: dict | None) -> None:
-    """Replace the paragraph starting with "**Time:**" in the first Markdown cell."""
-    nb = json.loads(notebook.read_text(encoding="utf-8"))
+def _cell_text(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def _fill_time(nb: dict, run: dict | None, full: dict | None) -> None:
+    """Replace the paragraph starting with "**Time:**" in the first Markdown cell of ``nb``."""
     for cell in nb["cells"]:
         if cell["cell_type"] != "markdown":
             continue
-        text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        paragraphs = text.split("\n\n")
+        paragraphs = _cell_text(cell).split("\n\n")
         hits = [i for i, para in enumerate(paragraphs) if para.startswith(TIME_LINE)]
         if hits:
             paragraphs[hits[0]] = time_line(run, full)
             cell["source"] = "\n\n".join(paragraphs)
-            notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
         return
 
 
@@ -321,22 +321,20 @@ def _fill_time(notebook: Path, run: dict | None, full: dict | None) -> None:
 # Colab-only install and Drive cells (collapsed behind a "Show code" toggle).
 INJECTED_TAG = "injected-parameters"
 GUIDE_PAGE = "facilitator"  # the facilitator's guide, written at staging when the toc lists it
-COLLAPSED_PREFIXES = ("# Colab only:", "# Optional, Colab only:")
 
 
-def _tidy_for_reading(notebook: Path) -> None:
-    """Tag the staged copy's cells for Jupyter Book: ``remove-cell`` on papermill's injected
-    parameters, ``hide-cell`` on the Colab-only boilerplate."""
-    nb = json.loads(notebook.read_text(encoding="utf-8"))
+def _tidy_for_reading(nb: dict) -> None:
+    """Tag ``nb``'s cells for Jupyter Book: ``remove-cell`` on papermill's injected
+    parameters, ``hide-cell`` on the Colab-only set-up cells (``helpers.colab``'s)."""
+    from .colab import DRIVE_MARK, INSTALL_MARK
+
     for cell in nb["cells"]:
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
-        text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         if INJECTED_TAG in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
-        elif cell["cell_type"] == "code" and text.startswith(COLLAPSED_PREFIXES) \
+        elif cell["cell_type"] == "code" and _cell_text(cell).startswith((INSTALL_MARK, DRIVE_MARK)) \
                 and "hide-cell" not in tags:
             tags.append("hide-cell")
-    notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
 def stage_book(book_dir: Path, notebooks: list[Path], out_dir: Path, src_dir: Path) -> Path:
@@ -365,12 +363,13 @@ def stage_book(book_dir: Path, notebooks: list[Path], out_dir: Path, src_dir: Pa
     full = json.loads(full_path.read_text()) if full_path.is_file() else {}
     for nb in notebooks:
         staged = src_dir / "notebooks" / nb.name
-        shutil.copy2(Path(out_dir) / nb.name, staged)
-        _fill_time(staged, timings.get(nb.stem), full.get(nb.stem))
-        _tidy_for_reading(staged)
+        page = json.loads((Path(out_dir) / nb.name).read_text(encoding="utf-8"))
+        _fill_time(page, timings.get(nb.stem), full.get(nb.stem))
+        _tidy_for_reading(page)
+        staged.write_text(json.dumps(page, indent=1, ensure_ascii=False), encoding="utf-8")
     (src_dir / FULL_TIMINGS).unlink(missing_ok=True)
-    toc_text = (src_dir / "_toc.yml").read_text(encoding="utf-8")
-    if re.search(rf"file:\s*{GUIDE_PAGE}\s*$", toc_text, re.MULTILINE):
+    toc = yaml.safe_load((src_dir / "_toc.yml").read_text(encoding="utf-8")) or {}
+    if GUIDE_PAGE in _toc_files(toc.get("chapters", []) + toc.get("parts", [])):
         from .workshop import facilitator_page
 
         page = facilitator_page(notebooks, timings, full, src_dir / f"{GUIDE_PAGE}-graph.png")

@@ -49,7 +49,7 @@ import numpy as np
 __all__ = ["Limits", "export_bundle", "load_bundle", "create_app", "psi", "drift_verdict",
            "occlusion_scores", "Service", "ServiceError", "load_test", "run_load_test",
            "formats_table", "malicious_checkpoint", "chapter_figures", "model_card",
-           "chromium_path", "page_check", "main"]
+           "chromium_path", "require_chromium", "off_the_loop", "page_check", "main"]
 
 STATIC = Path(__file__).with_name("static")
 BUNDLE_FILE = "bundle.json"
@@ -581,7 +581,7 @@ async def load_test(url: str, payloads: Sequence[dict[str, Any]], requests: int,
             "latencies_ms": latencies}
 
 
-def _off_the_loop(fn: Callable[[], Any]) -> Any:
+def off_the_loop(fn: Callable[[], Any]) -> Any:
     """``fn()``, in a helper thread when this thread already runs an event loop (a notebook's
     kernel does): ``asyncio.run`` and Playwright's sync API refuse to run inside one."""
     try:
@@ -606,7 +606,7 @@ def _off_the_loop(fn: Callable[[], Any]) -> Any:
 
 def run_load_test(*args: Any, **kwargs: Any) -> dict[str, Any]:
     """``load_test`` from synchronous code, a notebook included."""
-    return _off_the_loop(lambda: asyncio.run(load_test(*args, **kwargs)))
+    return off_the_loop(lambda: asyncio.run(load_test(*args, **kwargs)))
 
 
 # --- the page in a browser ---------------------------------------------------------------------
@@ -615,6 +615,15 @@ def chromium_path() -> str | None:
     import shutil
 
     return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def require_chromium() -> str:
+    """``chromium_path()``, or FileNotFoundError naming the fix (``make setup`` installs it)."""
+    executable = chromium_path()
+    if executable is None:
+        raise FileNotFoundError("no chromium on this machine: `make setup` installs Debian's "
+                                "chromium where apt and root are available")
+    return executable
 
 
 def page_check(url: str, sentence: str, screenshot: str | Path | None = None,
@@ -627,10 +636,7 @@ def page_check(url: str, sentence: str, screenshot: str | Path | None = None,
     Raises:
         FileNotFoundError: no Chromium on this machine (``make setup`` installs Debian's).
     """
-    executable = chromium_path()
-    if executable is None:
-        raise FileNotFoundError("no chromium on this machine: `make setup` installs Debian's "
-                                "chromium where apt and root are available")
+    executable = require_chromium()
 
     def visit() -> dict[str, Any]:
         from playwright.sync_api import sync_playwright
@@ -657,7 +663,7 @@ def page_check(url: str, sentence: str, screenshot: str | Path | None = None,
             finally:
                 browser.close()
 
-    return _off_the_loop(visit)
+    return off_the_loop(visit)
 
 
 # --- formats and safe loading -----------------------------------------------------------------
