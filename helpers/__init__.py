@@ -28,7 +28,7 @@ import logging as _logging
 
 __version__ = "0.1.0"
 # The one place that says where the course lives: Colab badges, install cells (rendered by
-# ``python -m helpers.colab sync``) and the crawler's user agent all read these.
+# ``python -m tools.colab sync``) and the crawler's user agent all read these.
 REPOSITORY = "https://github.com/dl-handbook/dl-handbook"
 REF = "main"
 

@@ -32,6 +32,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from . import chapters, hardware, models, profiles, text, train
+from .chapters import Workload
+
 __all__ = ["count_flops", "flops_6nd", "BYTES_PER_VALUE", "OPTIMIZER_STATES", "MemoryEstimate",
            "training_memory", "activation_bytes", "predict_seconds", "PRICE_COLUMNS",
            "EXAMPLE_PRICES", "load_prices", "run_cost", "compute_optimal", "check_positive",
@@ -259,12 +262,10 @@ def peak_tflops(device: Any, n: int, repeats: int) -> float:
     "peak" that an MFU is a share of."""
     import torch
 
-    from helpers.hardware import matmul_tflops
-    from helpers.train import amp_dtype
-
     device = torch.device(device)
-    dtype = amp_dtype(device) or torch.float32
-    return matmul_tflops(device, dtype, int(check_positive("n", n)), int(check_positive("repeats", repeats)))
+    dtype = train.amp_dtype(device) or torch.float32
+    return hardware.matmul_tflops(device, dtype, int(check_positive("n", n)),
+                                  int(check_positive("repeats", repeats)))
 
 
 # The memory timeline's categories, in the order torch.profiler writes them.
@@ -346,21 +347,6 @@ def peak_memory(step: Callable[[], Any], device: Any, steps: int = 2) -> MemoryP
 
 
 # --- budgeting the course -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class Workload:
-    """A chapter's headline training run: ``examples`` forward-and-backward passes (examples x
-    epochs x runs) of ``model``, at ``flops_per_example`` each (0: no GPU training)."""
-
-    chapter: str
-    what: str
-    examples: float
-    flops_per_example: float
-
-    @property
-    def flops(self) -> float:
-        return self.examples * self.flops_per_example
-
-
 def _training_flops(net: Any, shape: tuple[int, ...]) -> float:
     """Forward-and-backward FLOPs of one example, counted on the meta device (no memory, no
     time: only shapes)."""
@@ -378,8 +364,6 @@ def encoder_parameters(model: str) -> int:
     import torch
     from transformers import AutoConfig, AutoModel, BertConfig
 
-    from helpers import text
-
     if model == "minilm-l6":
         config = AutoConfig.from_pretrained(text.quick_model_path())
     elif model == "bert-base-uncased":
@@ -391,70 +375,41 @@ def encoder_parameters(model: str) -> int:
     return sum(p.numel() for name, p in net.named_parameters() if "embeddings" not in name)
 
 
+class ModelFlops:
+    """Training FLOPs per example of the course's models, each counted once: CNNs on the meta
+    device (``count_flops``), text models by 6 N D at their maximum length (an upper bound)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple, float] = {}
+
+    def cnn(self, model: str, dataset: str) -> float:
+        """``"small-cnn"`` or ``"resnet9"`` on ``"fashion-mnist"`` or ``"cifar-10"`` images."""
+        if (model, dataset) not in self._seen:
+            image = (3, 32, 32) if dataset == "cifar-10" else (1, 28, 28)
+            net = models.ResNet9() if model == "resnet9" else models.SmallCNN(
+                in_channels=image[0], image_size=image[-1])
+            self._seen[model, dataset] = _training_flops(net, image)
+        return self._seen[model, dataset]
+
+    def text(self, model: str, max_length: int) -> float:
+        """6 N D with N the encoder's non-embedding parameters and D ``max_length`` tokens."""
+        if (model, max_length) not in self._seen:
+            self._seen[model, max_length] = flops_6nd(encoder_parameters(model), max_length)
+        return self._seen[model, max_length]
+
+
 def course_workloads(profile: str = "full") -> list[Workload]:
-    """The headline training run of every chapter under ``profile``, from its configuration
-    (``profiles.chapter_config``): what it trains, how many examples pass through it, and the
-    FLOPs of each (CNNs counted with ``count_flops`` on the meta device; transformers by 6 N D
-    at their maximum length, an upper bound). Data loading, evaluation, per-example gradient
-    overhead (DP-SGD) and CPU work are left out: hours from these are floors. Chapters without a
-    GPU training run have 0 FLOPs. Chapters 07 and 13 reuse 03 and 04's checkpoints."""
-    from helpers import models, profiles
+    """The headline training run of every chapter under ``profile``, as each chapter declares
+    it (``helpers/chapters``): what it trains, how many examples pass through it, and the FLOPs
+    of each. Data loading, evaluation, per-example gradient overhead (DP-SGD) and CPU work are
+    left out: hours from these are floors. Chapters without a GPU training run have 0 FLOPs."""
+    flops = ModelFlops()
 
-    def cfg(chapter: str) -> Any:
-        return profiles.chapter_config(profile, chapter)
+    def cfg(section: str) -> Any:
+        return profiles.chapter_config(profile, section)
 
-    cnn, bert, tun, reg = cfg("cnn"), cfg("bert"), cfg("tuning"), cfg("regularization")
-    comp, priv, fed, sc, cost = (cfg("compression"), cfg("privacy"), cfg("federated"),
-                                 cfg("scaling"), cfg("cost"))
-    image = (3, 32, 32) if cnn.dataset == "cifar-10" else (1, 28, 28)
-    cnn_net = models.ResNet9() if cnn.model == "resnet9" else models.SmallCNN(in_channels=image[0],
-                                                                              image_size=image[-1])
-    cnn_flops = _training_flops(cnn_net, image)
-    fashion = (1, 28, 28)
-    small = _training_flops(models.SmallCNN(), fashion)
-    # Transformers: 6 N D with N the encoder's non-embedding parameters, D tokens at max length.
-    sst2_train = 67_349  # sentences in SST-2's train split (GLUE)
-    text_examples = (sst2_train - bert.n_val if bert.dataset == "sst-2" and not bert.n_train
-                     else bert.n_train)
-    text = flops_6nd(encoder_parameters(bert.model), bert.max_length)  # per example
-    cost_text = flops_6nd(encoder_parameters(cost.model), cost.max_length)
-    cnn_images = 45_000 if cnn.dataset == "cifar-10" else 55_000
-    n_reg_configs = 14  # notebook 06's CONFIGS
-    return [
-        Workload("00_setup", "hardware check (seconds)", 0, 0.0),
-        Workload("01_data_collection", "downloads and a crawl: network-bound", 0, 0.0),
-        Workload("02_data_cleaning", "duplicates and label issues: CPU (scikit-learn)", 0, 0.0),
-        Workload("03_cnn_training", f"{cnn.model}: {cnn_images:,} images x {cnn.num_epochs} epochs",
-                 cnn_images * cnn.num_epochs, cnn_flops),
-        Workload("04_bert_finetuning", f"{bert.model}: {text_examples:,} sentences x "
-                 f"{bert.num_epochs} epochs x {bert.n_seeds} seeds",
-                 text_examples * bert.num_epochs * bert.n_seeds, text),
-        Workload("05_hyperparameter_tuning", f"small CNN: 3 searches x {tun.grid_points ** 2} trials "
-                 f"x {tun.n_seeds} seeds x {tun.num_epochs} epochs x {tun.n_train:,} images",
-                 3 * tun.grid_points ** 2 * tun.n_seeds * tun.num_epochs * tun.n_train, small),
-        Workload("06_regularization", f"small CNN: {n_reg_configs} configurations x {reg.n_seeds} "
-                 f"seeds x {reg.num_epochs} epochs x {reg.n_train:,} images",
-                 n_reg_configs * reg.n_seeds * reg.num_epochs * reg.n_train, small),
-        Workload("07_evaluation_fairness", "reuses 03 and 04's runs; logistic regression (CPU)", 0, 0.0),
-        Workload("08_compression", f"{cnn.model} fine-tuned after pruning: {len(comp.prune_amounts)} "
-                 f"amounts x {comp.finetune_epochs} epochs x {comp.finetune_images:,} images",
-                 len(comp.prune_amounts) * comp.finetune_epochs * comp.finetune_images, cnn_flops),
-        Workload("09_explainability", "attributions only (no training)", 0, 0.0),
-        Workload("10_privacy_dp", f"small CNN: ({len(priv.epsilons)} private + 1 + {priv.n_shadows} "
-                 f"shadows) x {priv.epochs} epochs x {priv.n_members:,} images",
-                 (len(priv.epsilons) + 1 + priv.n_shadows) * priv.epochs * priv.n_members, small),
-        Workload("11a_federated_learning", f"small CNN: ({len(fed.lrs)} learning rates + 3 x "
-                 f"{fed.seeds} seeds) x {fed.rounds} rounds x {fed.n_train:,} images",
-                 (len(fed.lrs) + 3 * fed.seeds) * fed.rounds * fed.local_epochs * fed.n_train, small),
-        Workload("11b_pii_encryption", "PII detection and encryption: CPU", 0, 0.0),
-        Workload("12_scaling_out", f"small CNN: {sc.ddp_epochs} DDP epochs x {sc.n_train:,} + "
-                 f"{sc.pg_trials} trials x {sc.pg_epochs} epochs x {sc.pg_n_train:,} images",
-                 sc.ddp_epochs * sc.n_train + sc.pg_trials * sc.pg_epochs * sc.pg_n_train, small),
-        Workload("13_serving", "inference and a load test (no training)", 0, 0.0),
-        Workload("14_compute_and_cost", f"{cost.model}: 2 methods x {cost.n_seeds} seeds x "
-                 f"{cost.num_epochs} epoch(s) x {cost.n_train:,} sentences",
-                 2 * cost.n_seeds * cost.num_epochs * cost.n_train, cost_text),
-    ]
+    return [c.workload(cfg, flops) if c.workload else Workload(c.stem, "no training", 0, 0.0)
+            for c in chapters.REGISTRY.values()]
 
 
 def plan(workloads: list[Workload], prices: Any, mfu: float, grid_g_co2_per_kwh: float = 400.0,

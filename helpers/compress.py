@@ -38,7 +38,7 @@ from torch.nn.utils import prune
 from helpers import hardware
 
 __all__ = ["size_mb", "Latency", "measure_latency", "latency_rounds", "measure_variant", "cpu_features",
-           "check_amount", "prunable", "sparsity_table",
+           "check_amount", "prunable", "sparsity_table", "smallest_mask",
            "prune_global", "prune_layer", "remove_masks", "sensitivity_scan", "distillation_loss",
            "ExportError", "export_program", "export_onnx", "OrtModel", "quantize_static_onnx"]
 
@@ -226,39 +226,59 @@ def prunable(net: nn.Module) -> dict[str, nn.Module]:
 
 
 def sparsity_table(net: nn.Module) -> pd.DataFrame:
-    """Per prunable layer: weights, zeros among them and sparsity; a last ``total`` row.
-    Reads ``module.weight``, which is the masked weight while a pruning mask is attached."""
+    """Per prunable layer: weights, zeros among them, sparsity, and ``masked``: the weights a
+    pruning mask removes (0 without a mask); a last ``total`` row. ``zeros`` reads
+    ``module.weight``, which is the masked weight while a mask is attached."""
     rows = []
     for name, m in prunable(net).items():
         w = m.weight.detach()
+        mask = getattr(m, "weight_mask", None)
         rows.append({"layer": name, "kind": type(m).__name__, "weights": w.numel(),
-                     "zeros": int((w == 0).sum())})
+                     "zeros": int((w == 0).sum()),
+                     "masked": int((mask == 0).sum()) if mask is not None else 0})
     if not rows:
         raise ValueError(f"{type(net).__name__} has no Conv or Linear layer to prune")
     table = pd.DataFrame(rows)
-    total = {"layer": "total", "kind": "", "weights": table["weights"].sum(), "zeros": table["zeros"].sum()}
+    total = {"layer": "total", "kind": ""} | {c: table[c].sum() for c in ("weights", "zeros", "masked")}
     table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
     table["sparsity"] = table["zeros"] / table["weights"]
     return table.set_index("layer")
 
 
+def smallest_mask(scores: torch.Tensor, n: int) -> torch.Tensor:
+    """A 0/1 mask shaped like ``scores`` with 0 at its ``n`` smallest entries: rank by score,
+    ties broken by position (a stable sort), so exactly ``n`` entries are masked whatever the
+    values, and the same ones on any machine for the same scores."""
+    if not 0 <= n <= scores.numel():
+        raise ValueError(f"cannot mask {n} of {scores.numel()} entries")
+    mask = torch.ones(scores.numel(), dtype=scores.dtype, device=scores.device)
+    mask[torch.argsort(scores.flatten(), stable=True)[:n]] = 0
+    return mask.view_as(scores)
+
+
 def prune_global(net: nn.Module, amount: float, layers: Sequence[str] | None = None) -> nn.Module:
     """Zero the ``amount`` smallest-magnitude weights across ``layers`` (default: every
-    prunable layer) with ``torch.nn.utils.prune.global_unstructured``. Masks stay attached
-    (``weight_orig`` and ``weight_mask``) until ``remove_masks``."""
+    prunable layer), ranked together as ``prune.global_unstructured`` does: exactly
+    ``round(amount * total)`` weights, ties broken by position (``smallest_mask``). Masks stay
+    attached (``weight_orig`` and ``weight_mask``, ``prune.custom_from_mask``) until
+    ``remove_masks``."""
     check_amount(amount)
     modules = prunable(net)
     names = list(modules) if layers is None else list(layers)
     unknown = sorted(set(names) - set(modules))
     if unknown:
         raise ValueError(f"no prunable layer(s) {unknown}; prunable: {sorted(modules)}")
-    prune.global_unstructured([(modules[n], "weight") for n in names],
-                              pruning_method=prune.L1Unstructured, amount=amount)
+    weights = [modules[n].weight.detach() for n in names]
+    scores = torch.cat([w.abs().flatten() for w in weights])
+    mask = smallest_mask(scores, round(amount * scores.numel()))
+    for name, piece in zip(names, mask.split([w.numel() for w in weights]), strict=True):
+        prune.custom_from_mask(modules[name], "weight", piece.view_as(modules[name].weight))
     return net
 
 
 def prune_layer(net: nn.Module, layer: str, amount: float) -> nn.Module:
-    """Zero the ``amount`` smallest-magnitude weights of one layer (``prune.l1_unstructured``)."""
+    """Zero exactly ``round(amount * n)`` of one layer's ``n`` weights, the smallest in
+    magnitude, ties broken by position (the count ``prune.l1_unstructured`` removes)."""
     return prune_global(net, amount, [layer])
 
 

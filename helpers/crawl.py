@@ -26,9 +26,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pandas as pd
 import requests
-from tqdm.auto import tqdm
 
-from . import REPOSITORY
+from . import REPOSITORY, env
 
 __all__ = ["serve_folder", "PoliteSession", "CrawlResult", "crawl_catalog"]
 
@@ -241,7 +240,7 @@ def crawl_catalog(session: PoliteSession, out_dir: Path, catalog: str = "catalog
     items = listing.get("items", [])
     names = _local_names([urljoin(session.base_url, str(i.get("url", ""))) for i in items])
     kept, skipped = [], []
-    for item, name in zip(tqdm(items, desc="crawling", disable=not progress), names,
+    for item, name in zip(env.progress(items, "crawling", progress), names,
                           strict=True):
         if not item.get("url"):
             skipped.append({"url": "", "reason": f"no url in the catalog item {item!r}"})

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-__all__ = ["pick_device", "seed_everything", "in_colab", "environment_report"]
+__all__ = ["pick_device", "seed_everything", "in_colab", "environment_report", "progress"]
 
 _DEVICE_ORDER = ("cuda", "mps", "cpu")
 
@@ -116,3 +117,14 @@ def environment_report(profile: str, device: torch.device | None = None) -> dict
     elif device.type == "mps":
         report["gpu"] = "Apple MPS"
     return report
+
+
+def progress(iterable: Any, desc: str, enabled: bool = True, **kwargs: Any) -> Any:
+    """``iterable`` wrapped in a progress bar (tqdm's notebook widget in Jupyter) named ``desc``.
+
+    No bar when ``enabled`` is False, or when the environment variable ``TQDM_DISABLE`` is set
+    (the course runner sets it when it executes a chapter, so that a saved output never shows a
+    bar frozen at "0%"). Other keyword arguments go to ``tqdm``.
+    """
+    off = os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")
+    return tqdm(iterable, desc=desc, disable=not enabled or off, **kwargs)

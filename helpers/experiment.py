@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import env
+
 __all__ = ["over_seeds", "summarize", "compare", "verdict", "Comparison", "plot_intervals", "VERDICTS"]
 
 VERDICTS = ("better", "worse", "indistinguishable at this budget")
@@ -36,15 +38,13 @@ def over_seeds(fn: Callable[..., Mapping[str, float] | float], seeds: Iterable[i
     ``fn`` returns a number (the column ``value``) or a dict of metrics. The result is tidy:
     one row per run, with the columns ``config`` (when given), ``seed`` and the metrics.
     """
-    from tqdm.auto import tqdm
-
     seeds = list(seeds)
     if not seeds:
         raise ValueError("no seeds: give at least one, e.g. seeds=range(3)")
     jobs = [(c, s) for c in configs for s in seeds] if configs is not None else \
         [(None, s) for s in seeds]
     rows = []
-    for config, seed in tqdm(jobs, desc="runs", disable=not progress):
+    for config, seed in env.progress(jobs, "runs", progress):
         result = fn(seed) if configs is None else fn(config, seed)
         metrics = dict(result) if isinstance(result, Mapping) else {"value": float(result)}
         rows.append(({"config": config} if configs is not None else {}) | {"seed": seed}

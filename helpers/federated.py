@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import env
+
 __all__ = ["fashion_tensors", "client_model", "iid_split", "dirichlet_split", "split",
            "label_counts", "local_train", "average_states", "clip_update", "fedavg",
            "train_central", "accuracy", "Federation", "FederationError", "tagged_processes",
@@ -220,8 +222,6 @@ def fedavg(model_fn: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor,
     the results weighted by examples. With ``dp_clip`` each client's update is clipped and the
     average gets Gaussian noise (DP-FedAvg, McMahan et al. 2018). Returns the global model and
     one row per round (``round``, ``train_loss``, and ``accuracy`` when ``evaluate`` is given)."""
-    from tqdm.auto import tqdm
-
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
     for k, p in enumerate(parts):
@@ -232,7 +232,7 @@ def fedavg(model_fn: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor,
     net = model_fn()
     generator = torch.Generator().manual_seed(seed + 1)
     history = []
-    for r in tqdm(range(1, rounds + 1), desc="FedAvg rounds", disable=not progress, leave=False):
+    for r in env.progress(range(1, rounds + 1), "FedAvg rounds", progress, leave=False):
         global_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         states, sizes, losses = [], [], []
         for k, p in enumerate(parts):

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
+
+from . import env
 
 __all__ = [
     "NominalPeaks",
@@ -164,7 +165,7 @@ def hardware_check(
                  peaks.bandwidth_gbs if peaks else None))
 
     rows: list[dict[str, object]] = []
-    for label, unit, measure, peak in tqdm(plan, desc="hardware check", leave=False):
+    for label, unit, measure, peak in env.progress(plan, "hardware check", leave=False):
         value = measure()
         rows.append({
             "measurement": label,

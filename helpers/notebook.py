@@ -1,13 +1,19 @@
-"""Glue: record a notebook's key results so the book's prose and the tests read them.
+"""Results: a chapter's measured sentences, rendered from its run, and recorded for the tests.
 
 Introduced in ``notebooks/00_setup.ipynb`` ("Key results").
 
-``glue("cnn_test_acc", acc)`` stores a value in the executed notebook (through myst-nb's
-``glue``, the scrapbook format). The book prints it inline with
-``{glue:text}`cnn_test_acc:.3f` ``; ``read_glued(path)`` gives a test every glued value of an
-executed notebook, so a claim in the prose is the same number a test checks.
+``report(text, **values)`` shows a Markdown paragraph whose figures and verdicts come from the
+code that measured them, so it reads the same in JupyterLab, Colab, VS Code, GitHub and the
+book, with the values of *your* run::
 
-``chapter_figures`` finds a chapter's glued results (this run's executed copy, else the
+    report("Test accuracy: **{acc:.3f}** ({verdict} than the baseline).", acc=acc, verdict=v)
+
+The same call records every value it was given (in the output's metadata), and
+``read_glued(path)`` gives a test every recorded value of an executed notebook, so a sentence
+and the number a test checks are one and the same. ``record(**values)`` records values that no
+sentence shows; ``glue(name, value)`` records one (the older name).
+
+``chapter_figures`` finds a chapter's recorded results (this run's executed copy, else the
 committed one); ``report_card`` (``notebooks/14_compute_and_cost.ipynb``) sets every chapter's
 key results beside its anchors, and fails when one is missing.
 """
@@ -15,17 +21,25 @@ key results beside its anchors, and fails when one is missing.
 from __future__ import annotations
 
 import ast
+import inspect
 import json
 import numbers
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["glue", "read_glued", "chapter_figures", "KEY_RESULTS", "MissingResultError",
-           "report_card"]
+from . import chapters
+from .paths import REPO_ROOT
 
-_MIME_PREFIX = "application/papermill.record/"
+__all__ = ["report", "record", "show_source", "glue", "read_glued", "chapter_figures", "KEY_RESULTS",
+           "MissingResultError", "report_card", "EXECUTED_ENV", "RESULTS_KEY"]
+
+_MIME_PREFIX = "application/papermill.record/"  # myst-nb's glue, in notebooks run before 2026-12
+RESULTS_KEY = "dl_handbook_results"  # where report() and record() keep values in an output
+# Set by the course runner for the kernel: the folder of this run's executed chapters, where a
+# later chapter (13's model card, 14's report card) reads earlier chapters' results.
+EXECUTED_ENV = "DL_HANDBOOK_EXECUTED"
 
 
 def _plain(value: Any) -> Any:
@@ -41,17 +55,60 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def glue(name: str, value: Any) -> Any:
-    """Record ``value`` under ``name`` in this notebook's outputs (hidden) and return it."""
-    from myst_nb import glue as _myst_glue
+def _checked(values: dict[str, Any]) -> dict[str, Any]:
+    plain = {name: _plain(value) for name, value in values.items()}
+    for name, value in plain.items():
+        if not isinstance(value, bool | int | float | str) and value is not None:
+            raise TypeError(f"{name}={value!r} is a {type(value).__name__}: record numbers, "
+                            "booleans and strings (e.g. float(x), str(verdict))")
+    return plain
 
-    value = _plain(value)
-    _myst_glue(name, value, display=False)
-    return value
+
+def _publish(markdown: str, values: dict[str, Any]) -> None:
+    from IPython.display import display
+
+    display({"text/markdown": markdown, "text/plain": markdown}, raw=True,
+            metadata={RESULTS_KEY: values})
+
+
+def report(text: str, /, **values: Any) -> None:
+    """Show ``text`` (Markdown with ``str.format`` fields) filled in with ``values``, and record
+    every value for the tests and for later chapters.
+
+    Raises:
+        KeyError: a field in ``text`` has no value (the message names it).
+        TypeError: a value is not a number, a boolean, a string or None.
+    """
+    plain = _checked(values)
+    try:
+        markdown = text.format(**plain)
+    except KeyError as err:
+        raise KeyError(f"report(): the text asks for {err.args[0]!r}, which is not among the "
+                       f"values given ({sorted(plain)})") from None
+    _publish(markdown.strip(), plain)
+
+
+def show_source(obj: Any) -> None:
+    """Show the source of a function or class of the course's library as a highlighted code
+    block, where a chapter teaches it (on Colab the file sits in site-packages)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"```python\n{inspect.getsource(obj).rstrip()}\n```"))
+
+
+def record(**values: Any) -> None:
+    """Record ``values`` (hidden) for the tests and later chapters, without a sentence."""
+    _publish("", _checked(values))
+
+
+def glue(name: str, value: Any) -> Any:
+    """Record one ``value`` under ``name`` (hidden) and return it; ``record`` takes several."""
+    record(**{name: value})
+    return _plain(value)
 
 
 def read_glued(path: str | Path) -> dict[str, Any]:
-    """Every value glued in an executed notebook, by name.
+    """Every value an executed notebook recorded (``report``, ``record``, ``glue``), by name.
 
     Raises:
         FileNotFoundError: the notebook does not exist (was it executed?).
@@ -63,6 +120,7 @@ def read_glued(path: str | Path) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for cell in nb.get("cells", []):
         for out in cell.get("outputs", []):
+            found.update(out.get("metadata", {}).get(RESULTS_KEY) or {})
             meta = out.get("metadata", {}).get("scrapbook")
             if not meta:
                 continue
@@ -83,8 +141,6 @@ def chapter_figures(stem: str, executed_dir: str | Path | None = None) -> dict[s
     folder the runner sets) when there is one, else the quick-profile outputs committed in
     ``notebooks/``. Returns ``{"values": {...}, "source": path, "profile": ...}``; an absent
     chapter gives empty values and ``source`` None."""
-    from helpers.runner import EXECUTED_ENV, REPO_ROOT
-
     folders = [Path(p) for p in (executed_dir, os.environ.get(EXECUTED_ENV)) if p]
     for folder in [*folders, REPO_ROOT / "notebooks"]:
         path = folder / f"{stem}.ipynb"
@@ -99,63 +155,24 @@ def chapter_figures(stem: str, executed_dir: str | Path | None = None) -> dict[s
     return {"values": {}, "source": None, "profile": None}
 
 
-# The course report card: each chapter's key results (glued key, what it is, how to print it)
-# and the published figure it stands beside (../shared anchors; "-" where none applies).
-KEY_RESULTS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
-    "00_setup": (("setup_matmul_tflops", "measured matmul rate (TFLOP/s)", ".3f",
-                  "-"),
-                 ("setup_reseed_identical", "reseeding reproduces every draw", "", "-")),
-    "01_data_collection": (("collect_n_images", "images collected (robots.txt and checksums kept)",
-                            "d", "-"),),
-    "02_data_cleaning": (("clean_label_issue_recall", "injected label errors found", ".3f", "-"),
-                         ("clean_dup_recall", "injected duplicates found", ".3f", "-")),
-    "03_cnn_training": (("cnn_test_acc", "CNN test accuracy", ".3f",
-                         "airbench94: 94.0% on CIFAR-10 in 3.3 s (A100)"),
-                        ("transfer_vs_scratch", "pretrained features vs from scratch", "", "-")),
-    "04_bert_finetuning": (("bert_test_acc", "fine-tuned text model, test accuracy", ".3f",
-                            "BERT-base SST-2 dev: 92.3% (HF example)"),
-                           ("bert_vs_baseline", "against TF-IDF + logistic regression", "", "-")),
-    "05_hyperparameter_tuning": (("tune_test_acc", "tuned CNN, test accuracy", ".3f", "-"),
-                                 ("tune_top_param", "most important hyperparameter", "", "-")),
-    "06_regularization": (("reg_test_acc", "chosen regularizer, test accuracy", ".3f", "-"),
-                          ("reg_aug_gap_verdict", "augmentation against the train-val gap", "",
-                           "-")),
-    "07_evaluation_fairness": (("eval_ece_after", "ECE after temperature scaling", ".3f",
-                                "Guo et al. 2017: temperature scaling fixes most of it"),
-                               ("fair_gap_after", "fairness gap after mitigation", ".3f", "-")),
-    "08_compression": (("compress_int8_size_ratio", "fp32 size over int8 size", ".2f",
-                        "PyTorch tutorial: 438 MB -> 181 MB (2.4x)"),
-                       ("compress_int8_speedup", "int8 speed-up on CPU", ".2f",
-                        "PyTorch tutorial: 1.8x on 1 thread"),
-                       ("distill_verdict", "distilled student against one trained alone", "",
-                        "DistilBERT keeps 97% of BERT")),
-    "09_explainability": (("xai_deletion_verdict_ig", "IG's deletion curve against random", "",
-                           "-"),
-                          ("xai_sanity_corr_ig", "IG map vs the randomized model's (corr.)", ".2f",
-                           "Adebayo et al. 2018: a faithful map changes")),
-    "10_privacy_dp": (("dp_acc", "DP-SGD accuracy", ".3f",
-                       "Papernot et al.: 86.1% at eps 2.7 (Fashion-MNIST)"),
-                      ("dp_eps_achieved", "epsilon spent", ".2f", "-"),
-                      ("mia_dp_verdict", "membership inference against DP", "",
-                       "LiRA: report TPR at low FPR")),
-    "11a_federated_learning": (("fl_fedavg_acc", "FedAvg accuracy (IID)", ".3f",
-                                "McMahan et al. 2017"),
-                               ("fl_central_acc", "central training accuracy", ".3f", "-")),
-    "11b_pii_encryption": (("pii_precision_micro", "PII detection precision", ".3f",
-                            "Presidio: measure per entity"),
-                           ("enc_tamper_detected", "tampering detected", "", "-")),
-    "12_scaling_out": (("ddp_max_weight_diff", "DDP against one process (max weight diff.)", ".1e",
-                        "-"),
-                       ("ckpt_memory_ratio", "activation memory with checkpointing", ".3f", "-")),
-    "13_serving": (("serve_test_acc", "served int8 model, test accuracy", ".3f", "-"),
-                   ("serve_errors", "server errors under load", "d", "-")),
-    "14_compute_and_cost": (("cost_time_pred_ratio", "measured over predicted epoch time", ".2f",
-                             "-"),
-                            ("flops_6nd_ratio", "counted FLOPs over 6ND", ".3f",
-                             "Kaplan et al. 2020: ~6 N D"),
-                            ("lora_trainable_frac", "share of parameters LoRA trains", ".4f",
-                             "Hu et al.: 0.3 M of 125 M (0.24%)")),
-}
+class _KeyResults(Mapping[str, tuple[tuple[str, str, str, str], ...]]):
+    """Each chapter's key results, as (recorded key, what it is, format spec, anchor), read
+    from the chapters' declarations (``helpers/chapters``), in the course's order."""
+
+    def __getitem__(self, stem: str) -> tuple[tuple[str, str, str, str], ...]:
+        if stem not in chapters.REGISTRY:
+            raise KeyError(stem)
+        return tuple((k.key, k.what, k.fmt, k.anchor) for k in chapters.REGISTRY[stem].key_results)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(chapters.REGISTRY)
+
+    def __len__(self) -> int:
+        return len(chapters.REGISTRY)
+
+
+# The course report card: each chapter's key results and the published figures beside them.
+KEY_RESULTS: Mapping[str, tuple[tuple[str, str, str, str], ...]] = _KeyResults()
 
 
 class MissingResultError(RuntimeError):
@@ -170,8 +187,6 @@ def _show(value: Any, spec: str) -> str:
 
 def _origin(found: Mapping[str, Any], own: bool) -> str:
     """Where a chapter's values came from, in words."""
-    from helpers.runner import REPO_ROOT
-
     if own:
         return "this notebook"
     if not found.get("source"):
@@ -199,7 +214,7 @@ def report_card(stems: Iterable[str], key_results: Mapping[str, Any] = KEY_RESUL
     rows, missing = [], []
     for stem in stems:
         if stem not in key_results:
-            missing.append(f"{stem}: no key results listed (add it to notebook.KEY_RESULTS)")
+            missing.append(f"{stem}: no key results declared (add it to helpers/chapters)")
             continue
         found = ({"values": dict(own[stem]), "profile": "this run", "source": None}
                  if own and stem in own else chapter_figures(stem, executed_dir))

@@ -10,11 +10,16 @@ Colab-mounted Google Drive). Folders are created the first time they are asked f
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
-__all__ = ["HOME_ENV_VAR", "root", "data_dir", "cache_dir", "checkpoint_dir"]
+__all__ = ["HOME_ENV_VAR", "REPO_ROOT", "root", "data_dir", "cache_dir", "checkpoint_dir",
+           "scratch_dir"]
 
 HOME_ENV_VAR = "DL_HANDBOOK_HOME"
+# The checkout this package was imported from (a clone's notebooks/ and book/ sit here). In an
+# installed wheel (Colab) it is site-packages' parent folder, and holds no notebooks.
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def root() -> Path:
@@ -44,3 +49,17 @@ def cache_dir(*parts: str) -> Path:
 def checkpoint_dir(*parts: str) -> Path:
     """Training checkpoints, so that a finished run is not trained again."""
     return _sub("checkpoints", parts)
+
+
+def scratch_dir(chapter: str) -> Path:
+    """A chapter's scratch folder (exported files, logs, keys of a demonstration), emptied first.
+
+    It lives under the course root, not in the system's temporary folder: a rerun replaces
+    the last run's files instead of adding another copy, and nothing is left in ``/tmp``.
+    ``shutil.rmtree(scratch_dir(...))`` at the end of a chapter removes it altogether.
+    """
+    path = root() / "scratch" / chapter
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path

@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+
+from . import env
 
 __all__ = ["TensorLoader", "random_crop_flip", "fit", "evaluate", "predict",
            "check_batch", "amp_dtype", "to_device", "CHECKPOINT_NAME", "History",
@@ -50,7 +51,7 @@ __all__ = ["TensorLoader", "random_crop_flip", "fit", "evaluate", "predict",
 
 CHECKPOINT_NAME = "last.pt"
 # When set, every ``fit`` call appends one JSON line here: trained, resumed or reused.
-# ``helpers.runner`` sets it for each notebook it executes, for its time table.
+# ``tools.runner`` sets it for each notebook it executes, for its time table.
 FIT_LOG_ENV = "DL_HANDBOOK_FIT_LOG"
 Callback = Callable[[int, list[dict[str, float]], nn.Module], bool | None]
 
@@ -547,16 +548,16 @@ def fit(
         steps = None
     last_finite: tuple[float, int, int] | None = None
 
-    epochs = tqdm(range(start_epoch, num_epochs), desc="epochs", disable=not progress,
-                  initial=start_epoch, total=num_epochs)
+    epochs = env.progress(range(start_epoch, num_epochs), "epochs", progress,
+                          initial=start_epoch, total=num_epochs)
     sampler = getattr(train_loader, "sampler", None)
     for epoch in epochs:
         if hasattr(sampler, "set_epoch"):  # DistributedSampler: a new shuffle every epoch
             sampler.set_epoch(epoch)
         net.train()
         started, seen, correct, loss_sum, pending = time.perf_counter(), 0, 0, 0.0, False
-        for step, (x, y) in enumerate(tqdm(train_loader, desc=f"epoch {epoch + 1}",
-                                           leave=False, disable=not progress)):
+        for step, (x, y) in enumerate(env.progress(train_loader, f"epoch {epoch + 1}", progress,
+                                                   leave=False)):
             x, y = to_device(x, device), y.to(device, non_blocking=True)
             if channels_last and isinstance(x, torch.Tensor) and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)

@@ -81,7 +81,7 @@ def tiny_course(tmp_path) -> Path:
 
 def pytest_terminal_summary(terminalreporter, config):
     """After the notebook runs, print the per-notebook wall-time table."""
-    from helpers.runner import TIMINGS_FILE, format_time_table
+    from tools.runner import TIMINGS_FILE, format_time_table
 
     out = Path(config.getoption("--executed-dir"))
     if (out / TIMINGS_FILE).is_file() and config.getoption("-m") == "notebook":

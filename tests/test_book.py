@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import booksite, runner, serve
+from helpers import serve
+from tools import booksite, runner
 
 NOTEBOOKS = runner.toc_notebooks(runner.REPO_ROOT / "book" / "_toc.yml")
 BOOK = runner.REPO_ROOT / "book"

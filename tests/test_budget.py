@@ -148,7 +148,7 @@ def test_encoder_parameters_of_the_packaged_model_match_a_count():
 
 
 def test_course_workloads_cover_the_toc_and_plan_prices_them():
-    from helpers import runner
+    from tools import runner
 
     stems = [p.stem for p in runner.toc_notebooks(runner.REPO_ROOT / "book" / "_toc.yml")]
     workloads = budget.course_workloads("full")

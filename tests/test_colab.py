@@ -6,8 +6,8 @@ import shutil
 import pytest
 
 import helpers
-from helpers import colab, runner
 from tests.conftest import write_notebook
+from tools import colab, runner
 
 NOTEBOOKS = runner.toc_notebooks(runner.REPO_ROOT / "book" / "_toc.yml")
 HELPERS = sorted((runner.REPO_ROOT / "helpers").glob("*.py"))

@@ -34,18 +34,44 @@ def test_read_glued_missing_file(tmp_path):
         notebook.read_glued(tmp_path / "missing.ipynb")
 
 
+@pytest.fixture
+def published(monkeypatch):
+    """What report/record/glue hand to IPython's display: (markdown, values) per call."""
+    calls = []
+    monkeypatch.setattr(notebook, "_publish", lambda markdown, values: calls.append((markdown, values)))
+    return calls
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [(np.float32(0.5), 0.5), (np.int64(3), 3), (torch.tensor(2.5), 2.5), (True, True),
      ("cpu", "cpu"), (None, None)],
 )
-def test_glue_stores_plain_python_values(value, expected, monkeypatch):
-    recorded = {}
-    import myst_nb
-
-    monkeypatch.setattr(myst_nb, "glue", lambda name, v, display: recorded.update({name: v}))
+def test_glue_stores_plain_python_values(value, expected, published):
     assert notebook.glue("x", value) == expected
-    assert recorded["x"] == expected and type(recorded["x"]) is type(expected)
+    assert published[0][1]["x"] == expected and type(published[0][1]["x"]) is type(expected)
+    assert published[0][0] == ""  # recorded, not shown
+
+
+def test_report_renders_the_sentence_and_records_every_value(published):
+    notebook.report("Accuracy **{acc:.3f}**: {verdict}.", acc=np.float64(0.81234), verdict="better",
+                    n=np.int64(3))
+    assert published == [("Accuracy **0.812**: better.", {"acc": 0.81234, "verdict": "better", "n": 3})]
+
+
+def test_report_names_a_missing_value_and_refuses_an_array(published):
+    with pytest.raises(KeyError, match="asks for 'acc'.*\\['verdict'\\]"):
+        notebook.report("Accuracy {acc:.3f}: {verdict}", verdict="better")
+    with pytest.raises(TypeError, match="scores=.* is a ndarray: record numbers"):
+        notebook.record(scores=np.arange(3))
+    assert published == []
+
+
+def test_report_output_reads_back_from_an_executed_notebook(tmp_path):
+    out = {"output_type": "display_data", "data": {"text/markdown": "Accuracy 0.812."},
+           "metadata": {notebook.RESULTS_KEY: {"acc": 0.81234, "verdict": "better"}}}
+    path = _fake_executed(tmp_path, [out, _glued("old", "1")])
+    assert notebook.read_glued(path) == {"acc": 0.81234, "verdict": "better", "old": 1}
 
 
 def test_every_glue_role_in_the_notebooks_has_a_valid_format():

@@ -25,3 +25,11 @@ def test_blank_variable_means_default(monkeypatch, tmp_path):
     monkeypatch.setenv(paths.HOME_ENV_VAR, "  ")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert paths.root() == Path(tmp_path) / ".cache" / "dl-handbook"
+
+
+def test_a_scratch_folder_is_under_the_course_root_and_starts_empty(course_home):
+    first = paths.scratch_dir("13_serving")
+    assert first == course_home / "scratch" / "13_serving" and first.is_dir()
+    (first / "bundle.onnx").write_bytes(b"x" * 10)
+    again = paths.scratch_dir("13_serving")  # a rerun replaces the last run's files
+    assert again == first and list(again.iterdir()) == []

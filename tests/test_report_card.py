@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from helpers import notebook, runner
+from helpers import notebook
+from tools import runner
 
 
 def _executed(folder, stem, values):
@@ -36,7 +37,7 @@ def test_report_card_reads_this_runs_copies_and_fails_naming_a_missing_result(tm
 
 
 def test_report_card_refuses_a_chapter_without_key_results(tmp_path):
-    with pytest.raises(notebook.MissingResultError, match="no key results listed"):
+    with pytest.raises(notebook.MissingResultError, match="no key results declared"):
         notebook.report_card(["99_new_chapter"], {}, executed_dir=tmp_path)
 
 

@@ -10,9 +10,9 @@ import os
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from helpers import runner
 from helpers.notebook import read_glued
 from tests.conftest import write_notebook
+from tools import runner
 
 
 def test_toc_notebooks_in_order(tiny_course):

@@ -1,6 +1,6 @@
 """The built book, opened page by page in a real browser (``make test`` runs it after the build).
 
-Used by ``tests/test_book.py`` (``make book-check``) and by ``python -m helpers.booksite HTML_DIR``. The HTML folder is served on
+Used by ``tests/test_book.py`` (``make book-check``) and by ``python -m tools.booksite HTML_DIR``. The HTML folder is served on
 127.0.0.1 and every page is opened in headless Chromium (Debian's ``chromium``, driven by
 Playwright through ``executable_path``: no browser download). For each page it records:
 
@@ -187,8 +187,8 @@ def check_site(html_dir: str | Path, screenshots: str | Path | None = None,
     """
     from playwright.sync_api import sync_playwright
 
-    from .crawl import serve_folder  # chapter 01's local server: the folder on 127.0.0.1
-    from .serve import off_the_loop, require_chromium
+    from helpers.crawl import serve_folder  # chapter 01's local server: the folder on 127.0.0.1
+    from helpers.serve import off_the_loop, require_chromium
 
     html_dir = Path(html_dir)
     if not (html_dir / "index.html").is_file():
@@ -249,11 +249,11 @@ def check_site(html_dir: str | Path, screenshots: str | Path | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.booksite HTML_DIR [--screenshots DIR] [--search TERM --expect PAGE]``:
+    """``python -m tools.booksite HTML_DIR [--screenshots DIR] [--search TERM --expect PAGE]``:
     print every problem; exit 1 if there is one."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m helpers.booksite")
+    parser = argparse.ArgumentParser(prog="python -m tools.booksite")
     parser.add_argument("html_dir", type=Path)
     parser.add_argument("--screenshots", type=Path)
     parser.add_argument("--search")

@@ -4,9 +4,9 @@ they must provide.
 Introduced in ``notebooks/00_setup.ipynb`` ("How to run the course").
 
 The repository and ref that badges and install cells point at are ``helpers.REPOSITORY``
-and ``helpers.REF``. ``python -m helpers.colab sync`` rewrites each notebook's badge,
+and ``helpers.REF``. ``python -m tools.colab sync`` rewrites each notebook's badge,
 install cell and Google Drive cell from them (and from ``requirements-nodeps.txt``);
-``python -m helpers.colab check`` lists what disagrees. The install cell runs
+``python -m tools.colab check`` lists what disagrees. The install cell runs
 ``pip install "dl-handbook[course] @ git+REPOSITORY@REF"``: ``[course]`` in
 ``pyproject.toml`` must provide every third-party module a chapter imports, which
 ``undeclared_imports`` checks.
@@ -24,7 +24,9 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from . import REF, REPOSITORY
+from helpers import REF, REPOSITORY
+
+from .toc import toc_notebooks
 
 __all__ = ["badge", "install_cell", "DRIVE_CELL", "sync", "check", "imported_modules",
            "declared_distributions", "undeclared_imports", "floor_pins", "main"]
@@ -220,11 +222,9 @@ def floor_pins(extras: Sequence[str] = ("course",), root: Path = ROOT) -> list[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.colab sync|check|floors``: badges and cells of the notebooks in
+    """``python -m tools.colab sync|check|floors``: badges and cells of the notebooks in
     ``book/_toc.yml``, or the declared floors pinned (one per line)."""
-    from .runner import toc_notebooks
-
-    parser = argparse.ArgumentParser(prog="python -m helpers.colab")
+    parser = argparse.ArgumentParser(prog="python -m tools.colab")
     parser.add_argument("command", choices=["sync", "check", "floors"])
     args = parser.parse_args(argv)
     if args.command == "floors":

@@ -26,6 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helpers import chapters
+from helpers.paths import REPO_ROOT
+
+from .toc import toc_notebooks
+
 __all__ = ["SOLUTION_TAG", "EXERCISE_TAG", "student_notebook", "find_leaks", "write_workshop",
            "Outline", "outline", "prerequisite_edges", "schedule", "failure_modes",
            "facilitator_page"]
@@ -192,7 +197,8 @@ def outline(path: Path) -> Outline:
     questions = tuple(re.sub(r"\s+", " ", q).strip()
                       for q in re.findall(r"^\d+\.\s+(.+?)(?=^\d+\.\s|\Z)", exercises,
                                           re.MULTILINE | re.DOTALL))
-    budget = nb.metadata.get("handbook", {}).get("budget_s", {}).get("full")
+    budget = chapters.REGISTRY[path.stem].budget_s.get("full") if path.stem in chapters.REGISTRY \
+        else nb.metadata.get("handbook", {}).get("budget_s", {}).get("full")
     return Outline(path.stem, _number(path.stem), title, tuple(objectives),
                    re.sub(r"\s+", " ", prereq.group(1)).strip() if prereq else "none",
                    questions, len(re.findall(r"[A-Za-z]+", text)), budget)
@@ -339,12 +345,10 @@ def facilitator_page(notebooks: list[Path], timings: dict[str, Any], full: dict[
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.workshop [--out DIR]``: the learner copies of every toc chapter."""
+    """``python -m tools.workshop [--out DIR]``: the learner copies of every toc chapter."""
     import argparse
 
-    from helpers.runner import REPO_ROOT, toc_notebooks
-
-    parser = argparse.ArgumentParser(prog="python -m helpers.workshop")
+    parser = argparse.ArgumentParser(prog="python -m tools.workshop")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "_build" / "workshop")
     parser.add_argument("--toc", type=Path, default=REPO_ROOT / "book" / "_toc.yml")
     args = parser.parse_args(argv)

@@ -1,12 +1,12 @@
 """Execute the course's notebooks with papermill and assemble the book from the results.
 
-Introduced in ``notebooks/00_setup.ipynb`` ("How to run the course"); ``make book`` and
-``make test`` drive it. From the command line::
+A maintainers' tool (``make book``, ``make test`` and ``make outputs`` drive it); chapter 00
+explains what it does. From the command line::
 
-    python -m helpers.runner execute --profile quick   # run every notebook in book/_toc.yml
-    python -m helpers.runner check --profile quick     # fail unless every one was executed
-    python -m helpers.runner stage                     # book source from executed notebooks
-    python -m helpers.runner refresh                   # re-execute notebooks/ in place
+    python -m tools.runner execute --profile quick   # run every notebook in book/_toc.yml
+    python -m tools.runner check --profile quick     # fail unless every one was executed
+    python -m tools.runner stage                     # book source from executed notebooks
+    python -m tools.runner refresh                   # re-execute notebooks/ in place
 
 The book's chapter pages are the notebooks in ``notebooks/`` themselves: ``stage`` puts the
 *executed* copy of each beside the pages in ``book/`` and nothing else, so no copy is ever
@@ -27,12 +27,28 @@ import os
 import shutil
 import sys
 import time
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import yaml
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
+from traitlets import default
+
+from helpers import chapters
+from helpers.notebook import EXECUTED_ENV
+from helpers.paths import REPO_ROOT
+from helpers.profiles import get_profile
+from helpers.train import FIT_LOG_ENV
+
+from .colab import DRIVE_MARK, INSTALL_MARK
+from .toc import toc_files, toc_notebooks
+from .workshop import facilitator_page
 
 __all__ = [
     "REPO_ROOT",
@@ -49,11 +65,7 @@ __all__ = [
     "main",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 TIMINGS_FILE = "timings.json"
-# The executed copies' folder, for the kernel: chapter 13's model card reads chapters 04, 07
-# and 08's glued results from this run's copies (serve.chapter_figures).
-EXECUTED_ENV = "DL_HANDBOOK_EXECUTED"
 OVER_BUDGET_FACTOR = 2.0  # `check` fails a notebook that took more than twice its budget
 
 
@@ -77,11 +89,9 @@ class NotebookRun:
 
 def machine_summary() -> str:
     """What ran the notebook, for the time table and the chapters' "Time:" lines."""
-    import os as _os
-
     import torch
 
-    where = f"{_os.cpu_count()} CPU cores"
+    where = f"{os.cpu_count()} CPU cores"
     if torch.cuda.is_available():
         where += f", {torch.cuda.get_device_name(0)}"
     return where
@@ -105,35 +115,50 @@ def training_summary(fit_log: Path) -> str:
     return ", ".join(parts) or "-"
 
 
-def _toc_files(entries: list[dict]) -> list[str]:
-    files = []
-    for entry in entries:
-        if "file" in entry:
-            files.append(entry["file"])
-        for key in ("chapters", "sections", "parts"):
-            files.extend(_toc_files(entry.get(key, [])))
-    return files
+class LocalKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel talks over Unix sockets (IPC) instead of TCP on
+    127.0.0.1: nothing listens on a port, and ipykernel has no reason to warn that the
+    kernel "is running over TCP without encryption" in every run's log."""
+
+    @default("transport")
+    def _transport_default(self) -> str:
+        return "ipc"
+
+    @default("ip")
+    def _ip_default(self) -> str:  # the sockets' path prefix: absolute, as the kernel's cwd differs
+        Path(jupyter_runtime_dir()).mkdir(parents=True, exist_ok=True)
+        return str(Path(jupyter_runtime_dir()) / f"kernel-{uuid.uuid4().hex[:12]}-ipc")
 
 
-def toc_notebooks(toc: Path, root: Path = REPO_ROOT) -> list[Path]:
-    """The notebooks listed in a Jupyter Book ``_toc.yml``, in order, as paths under ``root``.
+# What every kernel the runner starts inherits: no progress bars in saved outputs (tqdm reads
+# TQDM_DISABLE; the helpers' own bars too, through helpers.env.progress), so a committed or
+# book output never shows a bar frozen at its first state ("0%|"). Learners running a
+# chapter themselves see the bars.
+BATCH_ENVIRONMENT = {"TQDM_DISABLE": "1"}
 
-    Entries are relative to the book source; those under ``notebooks/`` are the chapters.
-    """
-    data = yaml.safe_load(Path(toc).read_text(encoding="utf-8")) or {}
-    files = [data["root"]] if "root" in data else []
-    files += _toc_files(data.get("chapters", []) + data.get("parts", []))
-    found = []
-    for entry in files:
-        path = root / f"{entry.removesuffix('.ipynb')}.ipynb"
-        if entry.startswith("notebooks/"):
-            if not path.is_file():
-                raise FileNotFoundError(f"_toc.yml lists {entry!r} but {path} does not exist")
-            found.append(path)
-    return found
+
+@contextmanager
+def kernel_environment(extra: dict[str, str] | None = None) -> Iterator[None]:
+    """Set ``BATCH_ENVIRONMENT`` and ``extra`` in ``os.environ`` (which a kernel started now
+    inherits) for the ``with`` block, and restore the previous values after it."""
+    values = {**BATCH_ENVIRONMENT, **(extra or {})}
+    previous = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _budget(notebook: Path, profile: str) -> float | None:
+    """The chapter's declared time budget (``helpers/chapters``); a notebook that is not a
+    course chapter (a test's fixture) may carry one in its metadata (``handbook.budget_s``)."""
+    if notebook.stem in chapters.REGISTRY:
+        return chapters.REGISTRY[notebook.stem].budget_s.get(profile)
     meta = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {})
     return meta.get("handbook", {}).get("budget_s", {}).get(profile)
 
@@ -162,8 +187,6 @@ def execute_notebook(
     """
     import papermill as pm
 
-    from .train import FIT_LOG_ENV
-
     notebook = Path(notebook).resolve()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -171,24 +194,18 @@ def execute_notebook(
     dst.unlink(missing_ok=True)
     fit_log = (out_dir / f"{notebook.stem}.fits.jsonl").resolve()
     fit_log.unlink(missing_ok=True)
-    previous = {k: os.environ.get(k) for k in (FIT_LOG_ENV, EXECUTED_ENV)}
-    os.environ[FIT_LOG_ENV] = str(fit_log)  # the kernel inherits both
-    os.environ[EXECUTED_ENV] = str(out_dir.resolve())  # later chapters read earlier results
     start = time.perf_counter()
     ok = False
     try:
-        pm.execute_notebook(
-            str(notebook), str(dst), parameters={"profile": profile},
-            cwd=str(notebook.parent), kernel_name=kernel_name, progress_bar=False,
-            execution_timeout=timeout_s,
-        )
+        # the kernel inherits these; later chapters read earlier results from out_dir
+        with kernel_environment({FIT_LOG_ENV: str(fit_log), EXECUTED_ENV: str(out_dir.resolve())}):
+            pm.execute_notebook(
+                str(notebook), str(dst), parameters={"profile": profile},
+                cwd=str(notebook.parent), kernel_name=kernel_name, progress_bar=False,
+                execution_timeout=timeout_s, kernel_manager_class=LocalKernelManager,
+            )
         ok = True
     finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         run = NotebookRun(notebook.stem, profile, time.perf_counter() - start,
                           _budget(notebook, profile), ok, training_summary(fit_log),
                           machine_summary())
@@ -290,21 +307,24 @@ TIME_LINE = "**Time:**"
 FULL_TIMINGS = "timings-full.json"  # in book/: a recorded full-profile run, if one was made
 
 
-def time_line(run: dict | None, full: dict | None) -> str:
-    """A chapter's "Time:" line from measured runs (``timings.json`` records)."""
+def time_line(run: dict | None, full: dict | None,
+              when: str = "measured when this book was built") -> str:
+    """A chapter's "Time:" line from measured runs (``timings.json`` records); ``when`` says
+    which run it was (the book's build, or the last ``make outputs``)."""
     def said(r: dict) -> str:
         return f"{r['seconds']:.0f} s in the `{r['profile']}` profile ({r.get('machine') or 'this machine'})"
 
     quick = said(run) if run else "not measured in this build"
     other = said(full) if full else "the `full` profile: not yet measured on a GPU"
-    return f"{TIME_LINE} {quick}, measured when this book was built; {other}."
+    return f"{TIME_LINE} {quick}, {when}; {other}."
 
 
 def _cell_text(cell: dict) -> str:
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
-def _fill_time(nb: dict, run: dict | None, full: dict | None) -> None:
+def _fill_time(nb: dict, run: dict | None, full: dict | None,
+               when: str = "measured when this book was built") -> None:
     """Replace the paragraph starting with "**Time:**" in the first Markdown cell of ``nb``."""
     for cell in nb["cells"]:
         if cell["cell_type"] != "markdown":
@@ -312,7 +332,7 @@ def _fill_time(nb: dict, run: dict | None, full: dict | None) -> None:
         paragraphs = _cell_text(cell).split("\n\n")
         hits = [i for i, para in enumerate(paragraphs) if para.startswith(TIME_LINE)]
         if hits:
-            paragraphs[hits[0]] = time_line(run, full)
+            paragraphs[hits[0]] = time_line(run, full, when)
             cell["source"] = "\n\n".join(paragraphs)
         return
 
@@ -326,8 +346,6 @@ GUIDE_PAGE = "facilitator"  # the facilitator's guide, written at staging when t
 def _tidy_for_reading(nb: dict) -> None:
     """Tag ``nb``'s cells for Jupyter Book: ``remove-cell`` on papermill's injected
     parameters, ``hide-cell`` on the Colab-only set-up cells (``helpers.colab``'s)."""
-    from .colab import DRIVE_MARK, INSTALL_MARK
-
     for cell in nb["cells"]:
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if INJECTED_TAG in tags and "remove-cell" not in tags:
@@ -351,7 +369,7 @@ def stage_book(book_dir: Path, notebooks: list[Path], out_dir: Path, src_dir: Pa
     missing = [nb.name for nb in notebooks if not (Path(out_dir) / nb.name).is_file()]
     if missing:
         raise NotExecutedError(f"not executed, so not in the book: {missing}; run "
-                               "`python -m helpers.runner execute` (or `make book`) first")
+                               "`python -m tools.runner execute` (or `make book`) first")
     src_dir = Path(src_dir)
     if src_dir.exists():
         shutil.rmtree(src_dir)
@@ -369,28 +387,38 @@ def stage_book(book_dir: Path, notebooks: list[Path], out_dir: Path, src_dir: Pa
         staged.write_text(json.dumps(page, indent=1, ensure_ascii=False), encoding="utf-8")
     (src_dir / FULL_TIMINGS).unlink(missing_ok=True)
     toc = yaml.safe_load((src_dir / "_toc.yml").read_text(encoding="utf-8")) or {}
-    if GUIDE_PAGE in _toc_files(toc.get("chapters", []) + toc.get("parts", [])):
-        from .workshop import facilitator_page
-
+    if GUIDE_PAGE in toc_files(toc.get("chapters", []) + toc.get("parts", [])):
         page = facilitator_page(notebooks, timings, full, src_dir / f"{GUIDE_PAGE}-graph.png")
         (src_dir / f"{GUIDE_PAGE}.md").write_text(page, encoding="utf-8")
     return src_dir
 
 
-def refresh_outputs(notebook: Path, timeout_s: int = 1800) -> None:
-    """Re-execute a notebook in place with its own defaults (the quick profile).
+def refresh_outputs(notebook: Path, timeout_s: int = 1800, book_dir: Path | None = None) -> float:
+    """Re-execute a notebook in place with its own defaults (the quick profile); returns the
+    seconds it took.
 
     This is how the committed outputs are made; unlike ``execute_notebook`` it adds no
-    papermill metadata, so the saved notebook stays clean for nbval and for readers.
+    papermill metadata, so the saved notebook stays clean for nbval and for readers. Its
+    "**Time:**" line is rewritten from this run (and a full-profile run recorded in
+    ``book_dir/timings-full.json``, if any), so a learner sees the last measured time.
     """
     import nbformat
     from nbclient import NotebookClient
 
     notebook = Path(notebook)
     nb = nbformat.read(notebook, as_version=4)
-    NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
-                   resources={"metadata": {"path": str(notebook.parent)}}).execute()
+    start = time.perf_counter()
+    with kernel_environment():
+        NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
+                       kernel_manager_class=LocalKernelManager,
+                       resources={"metadata": {"path": str(notebook.parent)}}).execute()
+    seconds = time.perf_counter() - start
+    full_path = Path(book_dir or REPO_ROOT / "book") / FULL_TIMINGS
+    full = json.loads(full_path.read_text()).get(notebook.stem) if full_path.is_file() else None
+    run = {"seconds": seconds, "profile": "quick", "machine": machine_summary()}
+    _fill_time(nb, run, full, when=f"last measured on {time.strftime('%Y-%m-%d')}")
     nbformat.write(nb, notebook)
+    return seconds
 
 
 def format_time_table(out_dir: Path) -> str:
@@ -414,7 +442,7 @@ def format_time_table(out_dir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; see the module docstring."""
-    parser = argparse.ArgumentParser(prog="python -m helpers.runner")
+    parser = argparse.ArgumentParser(prog="python -m tools.runner")
     parser.add_argument("command", choices=["execute", "check", "stage", "table", "refresh"])
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--toc", type=Path, default=REPO_ROOT / "book" / "_toc.yml")
@@ -425,8 +453,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="NAME",
                         help="execute only these toc notebooks (e.g. 00_setup)")
     args = parser.parse_args(argv)
-
-    from .profiles import get_profile
 
     get_profile(args.profile)
     notebooks = toc_notebooks(args.toc, args.root)
@@ -447,9 +473,15 @@ def main(argv: list[str] | None = None) -> int:
         print(format_time_table(args.out))
         return 1 if failed else 0
     if args.command == "refresh":
-        for nb in notebooks:
-            print(f"refreshing the outputs of {nb.name} ...", flush=True)
-            refresh_outputs(nb)
+        # One empty course folder for this refresh, as `make test` has: every model trains
+        # from scratch once (a later chapter reuses an earlier one's), so each Time line is
+        # what a learner going through the chapters in order waits.
+        home = REPO_ROOT / "_build" / "outputs-home"
+        shutil.rmtree(home, ignore_errors=True)
+        with kernel_environment({"DL_HANDBOOK_HOME": str(home)}):
+            for nb in notebooks:
+                print(f"refreshing the outputs of {nb.name} ...", flush=True)
+                print(f"  {refresh_outputs(nb):.0f} s", flush=True)
         return 0
     if args.command == "table":
         print(format_time_table(args.out))
