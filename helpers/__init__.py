@@ -46,7 +46,11 @@ class _DropNotice(_logging.Filter):
 
 
 # torchao (imported by transformers) registers Enums with torch's pytree on import; a CUDA
-# build of torch on a machine without CUDA says so when torch.utils.benchmark is imported.
+# build of torch on a machine without CUDA says so when torch.utils.benchmark is imported;
+# ONNX Runtime's quantizer asks, on the root logger, for a pre-processing step (shape inference
+# and graph optimization) that changes nothing for the course's models (chapter 08 measures them).
 for _logger, _text in [("torch.utils._pytree", "register_constant() on Enum subclasses"),
-                       ("torch.utils.cpp_extension", "No CUDA runtime is found")]:
+                       ("torch.utils.cpp_extension", "No CUDA runtime is found"),
+                       ("", "Please consider to run pre-processing before quantization"),
+                       ("", "Please consider pre-processing before quantization")]:
     _logging.getLogger(_logger).addFilter(_DropNotice(_text))

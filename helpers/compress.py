@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import io
 import logging
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -92,12 +92,9 @@ def _timing(threads: int | None) -> Iterator[int]:
         torch.set_num_threads(previous)
 
 
-def _timed(fn: Callable[..., Any], inputs: Sequence[Any], device: torch.device | None) -> float:
-    """Seconds for one call of ``fn(*inputs)``, the device synchronized at its end."""
-    start = time.perf_counter()
-    fn(*inputs)
-    hardware.sync(device)
-    return time.perf_counter() - start
+def _once(fn: Callable[..., Any], inputs: Sequence[Any], device: torch.device | None) -> float:
+    """Seconds for one call of ``fn(*inputs)``, timed by ``hardware.time_op`` (no warm-up)."""
+    return hardware.time_op(functools.partial(fn, *inputs), device, repeats=1, warmup=0)
 
 
 def _mean_ms(fn: Callable[..., Any], inputs: Sequence[Any], threads: int, calls: int) -> float:
@@ -127,12 +124,12 @@ def measure_latency(fn: Callable[..., Any], single: Sequence[Any], batch: Sequen
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
     n = _batch_size(batch)
     with _timing(threads) as threads:
-        first = _timed(fn, batch, device)  # the first warm-up call, timed to size the rest
+        first = _once(fn, batch, device)  # the first warm-up call, timed to size the rest
         slow = first > min_run_s  # e.g. an int8 kernel emulated on a CPU without VNNI
         for _ in range(0 if slow else warmup):
             fn(*batch)
             fn(*single)
-        times = [_timed(fn, single, device) for _ in range(max(3, repeats // 6) if slow else repeats)]
+        times = [_once(fn, single, device) for _ in range(max(3, repeats // 6) if slow else repeats)]
         if slow:  # one call already takes longer than the whole budget: it is the measurement
             calls, batch_ms = 1, first * 1e3
         else:
@@ -155,7 +152,7 @@ def latency_rounds(variants: Mapping[str, tuple[Callable[..., Any], Sequence[Any
         calls = {}
         for name, (fn, inputs) in variants.items():
             fn(*inputs)  # warm-up; the second call, timed, sizes the rounds
-            calls[name] = max(1, int(min_run_s / max(_timed(fn, inputs, device), 1e-9)))
+            calls[name] = max(1, int(min_run_s / max(_once(fn, inputs, device), 1e-9)))
         rows = [{"config": name, "seed": r, "ms": _mean_ms(fn, inputs, threads, calls[name])}
                 for r in range(rounds) for name, (fn, inputs) in variants.items()]
     return pd.DataFrame(rows)

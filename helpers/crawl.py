@@ -27,7 +27,7 @@ from urllib.parse import urljoin, urlsplit
 import pandas as pd
 import requests
 
-from . import REPOSITORY, env
+from . import REPOSITORY, env, paths
 
 __all__ = ["serve_folder", "PoliteSession", "CrawlResult", "crawl_catalog"]
 
@@ -201,9 +201,6 @@ def _local_names(urls: list[str]) -> list[str]:
     return names
 
 
-def _sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
 
 def _write_manifest(rows: list[dict], path: Path) -> None:
     tmp = path.with_suffix(".csv.part")
@@ -253,7 +250,7 @@ def crawl_catalog(session: PoliteSession, out_dir: Path, catalog: str = "catalog
             continue
         extra = {k: v for k, v in item.items() if k not in ("url", "sha256")}
         path = out_dir / name
-        if path.is_file() and _sha256_file(path) == expected:
+        if path.is_file() and paths.sha256_file(path) == expected:
             old = previous.get(name, {})
             kept.append({"url": url, "file": name, "sha256": expected,
                          "bytes": path.stat().st_size, **extra,

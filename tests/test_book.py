@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from helpers import serve
-from tools import booksite, runner
+from helpers.notebook import RESULTS_KEY
+from tools import booksite, references, runner
 
 NOTEBOOKS = runner.toc_notebooks(runner.REPO_ROOT / "book" / "_toc.yml")
 BOOK = runner.REPO_ROOT / "book"
@@ -26,29 +27,41 @@ def _markdown(path: Path) -> list[str]:
 
 
 def test_every_chapter_cites_the_one_bibliography_and_every_entry_is_cited():
-    entries = set(re.findall(r"^@\w+\{([^,\s]+),", (BOOK / "references.bib").read_text(), re.M))
-    cited = collections.defaultdict(set)
+    works = references.load_bib()  # every entry has a url: a chapter cites it by linking it
+    assert len({w.url for w in works.values()}) == len(works), "two entries share a url"
+    cited = set()
     for nb in NOTEBOOKS:
         text = "\n".join(_markdown(nb))
-        for keys in re.findall(r"\{footcite(?::[a-z]+)?\}`([^`]+)`", text):
-            cited[nb.stem].update(k.strip() for k in keys.split(","))
-        assert cited[nb.stem], f"{nb.stem} cites nothing from book/references.bib"
-        assert "```{footbibliography}" in text, f"{nb.stem} does not list its references"
-    used = set().union(*cited.values())
-    assert used - entries == set(), f"cited but not in references.bib: {sorted(used - entries)}"
-    assert entries - used == set(), f"in references.bib but cited by no chapter: {sorted(entries - used)}"
+        refs = text.split("## References", 1)
+        assert len(refs) == 2, f"{nb.stem} has no References section"
+        listed = re.findall(r"^- .+$", refs[1].split("\n## ", 1)[0], re.M)
+        keys = references.cited_keys("\n".join(listed), works)
+        assert keys, f"{nb.stem} lists no work of book/references.bib"
+        unknown = [line for line in listed if not references.cited_keys(line, works)]
+        assert not unknown, f"{nb.stem} lists works not in references.bib: {unknown}"
+        for key in keys:  # each listed line is the entry's own rendering, note aside
+            line = next(line for line in listed if works[key].url in line)
+            assert line.startswith(references.reference_line(works[key]).rstrip(".")), line
+        cited |= references.cited_keys(text, works)
+    assert set(works) - cited == set(), f"in references.bib but cited by no chapter: {sorted(set(works) - cited)}"
 
 
 def test_glossary_terms_are_defined_and_each_is_linked_from_a_chapter():
-    glossary = (BOOK / "glossary.md").read_text()
-    block = glossary.split("```{glossary}", 1)[1].split("```", 1)[0]
-    terms = {line.strip() for line in block.splitlines() if line and not line.startswith(" ")}
+    terms = references.glossary_terms()
+    assert terms, "book/glossary.md defines no term (## headings)"
     linked = set()
     for nb in NOTEBOOKS:
-        for role in re.findall(r"\{term\}`([^`]+)`", "\n".join(_markdown(nb))):
-            linked.add(re.search(r"<([^>]+)>$", role).group(1) if role.endswith(">") else role)
-    assert linked - terms == set(), f"linked but not in the glossary: {sorted(linked - terms)}"
-    assert terms - linked == set(), f"in the glossary but linked from no chapter: {sorted(terms - linked)}"
+        linked |= references.linked_terms("\n".join(_markdown(nb)))
+    assert linked - set(terms) == set(), f"linked but not in the glossary: {sorted(linked - set(terms))}"
+    assert set(terms) - linked == set(), f"in the glossary but linked from no chapter: {sorted(terms[k] for k in set(terms) - linked)}"
+
+
+def test_links_become_the_books_layout_when_staged():
+    text = "[mixed precision](../book/glossary.md#mixed-precision) and [chapter 3](03_cnn_training.ipynb)"
+    assert references.for_book(text) == ("[mixed precision](../glossary.md#mixed-precision) and "
+                                         "[chapter 3](03_cnn_training.ipynb)")
+    assert references.for_book("[12](../notebooks/12_scaling_out.ipynb)", "book") == \
+        "[12](notebooks/12_scaling_out.ipynb)"
 
 
 def test_prerequisites_link_the_chapters_they_name():
@@ -63,6 +76,13 @@ def test_prerequisites_link_the_chapters_they_name():
 
 
 # --- the browser check, on a small site with one of each fault --------------------------------
+def _report_source(*sentences: str) -> str:
+    """A tiny executed notebook whose report outputs are ``sentences``."""
+    outputs = [{"output_type": "display_data", "data": {"text/markdown": t},
+                "metadata": {RESULTS_KEY: {"x": 1}}} for t in sentences]
+    return json.dumps({"cells": [{"cell_type": "code", "source": "", "outputs": outputs}]})
+
+
 def _site(root: Path) -> Path:
     (root / "_sources").mkdir(parents=True)
     (root / "_static").mkdir()
@@ -74,24 +94,25 @@ def _site(root: Path) -> Path:
     (root / "good.html").write_text(
         '<h1 id="top">Good</h1><img src="_static/ok.png"><a href="bad.html#here">on</a>'
         '<a href="#top">top</a><img src="https://example.org/badge.svg">'  # external: not fetched
-        '<p>The value <span class="pasted-text">0.91</span>.</p>')
-    (root / "_sources" / "good.md").write_text("The value {glue:text}`acc:.2f`, and `{glue:text}` in code.")
+        '<p>Test accuracy: <strong>0.912</strong> on 10,000 images.</p>')
+    (root / "_sources" / "good.ipynb").write_text(
+        _report_source("Test accuracy: **0.912** on 10,000 images.", ""))  # an empty one: record()
     (root / "bad.html").write_text(
         '<h1 id="here">Bad</h1><img src="_images/missing.png"><a href="nowhere.html">x</a>'
         '<a href="good.html#gone">y</a><script>undefinedFunction()</script>'
-        '<p><span class="pasted-text">1</span> and <span class="pasted-text"></span></p>'
+        '<p>The verdict: {glue:text}`verdict`.</p><span class="math notranslate">\\(T\\)</span>'
         '<div class="cell tag_injected-parameters"></div>')
-    (root / "_sources" / "bad.md").write_text("{glue:text}`a` {glue:text}`b` {glue}`c`")
+    (root / "_sources" / "bad.ipynb").write_text(_report_source("A [linked](x.html) sentence that never made it."))
     (root / "search.html").write_text('<div id="search-results"><p>Search finished</p><ul class="search">'
                                       '<li><a href="good.html?highlight=x">Good</a></li></ul></div>')
     return root
 
 
-def test_links_and_glue_counts_are_read_from_disk(tmp_path):
+def test_links_and_report_sentences_are_read_from_disk(tmp_path):
     site = _site(tmp_path / "html")
     assert booksite.pages(site) == ["bad.html", "good.html", "search.html"]
-    assert booksite.expected_glue(site, "good.html") == 1  # the role in code does not count
-    assert booksite.expected_glue(site, "bad.html") == 3
+    assert booksite.expected_reports(site, "good.html") == ["Test accuracy: 0.912 on 10,000 images."]
+    assert booksite.expected_reports(site, "bad.html") == ["A linked sentence that never made it."]
     assert booksite.link_problems(site) == [
         "bad.html: -> _images/missing.png (no such file)",
         "bad.html: -> good.html#gone (no #gone in good.html)",
@@ -111,10 +132,13 @@ def test_the_browser_check_fails_on_a_missing_image_and_the_other_faults(tmp_pat
     assert good.problems() == [], good.problems()  # the external badge is not counted
     assert bad.broken_images == ["_images/missing.png"]
     assert any("undefinedFunction" in e for e in bad.console_errors)
-    assert (bad.glue_expected, bad.glue_rendered, bad.injected_cells) == (3, 1, 1)
+    assert bad.reports_missing == ["A linked sentence that never made it."]
+    assert bad.raw_roles == ["{glue:text}`verdict`"]
+    assert (bad.math_total, bad.math_untypeset, bad.injected_cells) == (1, 1, 1)  # no MathJax here
     problems = report.problems()
     assert "bad.html: image did not load: _images/missing.png" in problems
-    assert any("3 glued values in the source, 1 rendered" in p for p in problems)
+    assert "bad.html: a raw MyST role is visible: '{glue:text}`verdict`'" in problems
+    assert any("1 of 1 formulas were not typeset" in p for p in problems)
     assert report.search_hits == ["good.html"]
     assert (tmp_path / "shots" / "bad.png").stat().st_size > 1000
     with pytest.raises(FileNotFoundError, match="build the book first"):

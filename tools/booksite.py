@@ -7,8 +7,9 @@ Playwright through ``executable_path``: no browser download). For each page it r
 * console errors and uncaught exceptions raised by the page's own scripts;
 * images that did not load (external ones, such as the Colab badge, are not fetched: every
   request that leaves 127.0.0.1 is blocked, so the check runs the same offline);
-* glued values that rendered as nothing: a ``{glue:text}`` role whose key was missing leaves no
-  text behind, so the page must show as many non-empty pasted values as its source has roles;
+* the results paragraphs a chapter rendered from its run (``helpers.notebook.report``): each must
+  show on the page, and no raw MyST role (``{name}`...` ``) may be visible;
+* formulas: every ``math`` element must be typeset by the local MathJax (no network);
 * papermill's injected-parameters cell, which must not reach the page;
 * internal links (and image and script paths) whose file or ``#anchor`` does not exist, read
   from the HTML on disk.
@@ -25,13 +26,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["PageReport", "SiteReport", "pages", "expected_glue",
-           "link_problems", "check_site", "main"]
+__all__ = ["PageReport", "SiteReport", "pages", "expected_reports", "link_problems", "check_site",
+           "main"]
 
 SKIP_DIRS = ("_static", "_sources", "_images", "_sphinx_design_static")
-# Markdown read left to right: a role ({name}`arg`), a fenced block, or an inline code span; a
-# glue role inside code is shown as code, not rendered, so only the roles themselves count.
-_TOKENS = re.compile(r"\{[\w:.-]+\}`[^`]*`|```.*?```|``[^`]+``|`[^`\n]+`", re.S)
+RAW_ROLE = re.compile(r"\{[a-z][\w:-]*\}`[^`]*`")
 
 
 @dataclass
@@ -41,17 +40,22 @@ class PageReport:
     page: str
     console_errors: list[str] = field(default_factory=list)
     broken_images: list[str] = field(default_factory=list)
-    glue_expected: int = 0
-    glue_rendered: int = 0
+    reports_expected: list[str] = field(default_factory=list)  # each one's opening words
+    reports_missing: list[str] = field(default_factory=list)
+    raw_roles: list[str] = field(default_factory=list)
+    math_total: int = 0
+    math_untypeset: int = 0
     injected_cells: int = 0
     screenshot: str = ""
 
     def problems(self) -> list[str]:
         found = [f"{self.page}: console error: {e}" for e in self.console_errors]
         found += [f"{self.page}: image did not load: {src}" for src in self.broken_images]
-        if self.glue_rendered != self.glue_expected:
-            found.append(f"{self.page}: {self.glue_expected} glued values in the source, "
-                         f"{self.glue_rendered} rendered (a missing glue key renders as nothing)")
+        found += [f"{self.page}: results paragraph not shown: {r!r}" for r in self.reports_missing]
+        found += [f"{self.page}: a raw MyST role is visible: {r!r}" for r in self.raw_roles]
+        if self.math_untypeset:
+            found.append(f"{self.page}: {self.math_untypeset} of {self.math_total} formulas were not "
+                         "typeset (is the local MathJax in _static/mathjax?)")
         if self.injected_cells:
             found.append(f"{self.page}: shows papermill's injected-parameters cell")
         return found
@@ -89,21 +93,29 @@ def pages(html_dir: str | Path, redirects: bool = False) -> list[str]:
                   if redirects or not _REFRESH.search(p.read_text(encoding="utf-8", errors="replace")))
 
 
-def expected_glue(html_dir: str | Path, page: str) -> int:
-    """How many ``{glue:text}`` roles the page's source holds in its prose (code spans and code
-    cells excluded), read from the copy Sphinx keeps under ``_sources/``."""
-    base = Path(html_dir) / "_sources" / Path(page).with_suffix("")
-    for suffix in (".ipynb", ".md", ".ipynb.txt", ".md.txt"):
-        source = base.with_name(base.name + suffix)
-        if source.is_file():
-            break
-    else:
-        return 0
-    text = source.read_text(encoding="utf-8")
-    if ".ipynb" in source.name:
-        cells = json.loads(text)["cells"]
-        text = "\n\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
-    return sum(1 for m in _TOKENS.finditer(text) if re.match(r"\{glue(:text)?\}", m.group(0)))
+def _plain(markdown: str) -> str:
+    """What a reader sees of a Markdown paragraph: links, emphasis and code marks dropped."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown)
+    text = re.sub(r"[*`_|]", " ", text)
+    return " ".join(text.split())
+
+
+def expected_reports(html_dir: str | Path, page: str, words: int = 8) -> list[str]:
+    """The opening words of each results paragraph the page's source notebook rendered from its
+    run (non-empty Markdown outputs carrying recorded values), read from ``_sources/``."""
+    from helpers.notebook import RESULTS_KEY
+
+    source = Path(html_dir) / "_sources" / Path(page).with_suffix(".ipynb")
+    if not source.is_file():
+        return []
+    found = []
+    for cell in json.loads(source.read_text(encoding="utf-8"))["cells"]:
+        for out in cell.get("outputs", []):
+            text = out.get("data", {}).get("text/markdown", "")
+            text = "".join(text) if isinstance(text, list) else text
+            if RESULTS_KEY in out.get("metadata", {}) and text.strip():
+                found.append(" ".join(_plain(text).split()[:words]))
+    return found
 
 
 class _Refs(HTMLParser):
@@ -169,8 +181,14 @@ _SETTLE_IMAGES = """async () => {
                                         && !(img.complete && img.naturalWidth > 0))
                              .map(img => img.getAttribute("src"));
 }"""
-_GLUE_SHOWN = """() => [...document.querySelectorAll("span.pasted-text")]
-                    .filter(s => s.textContent.trim() !== "").length"""
+# Formulas typeset by MathJax 2 leave a .MathJax (or MathJax_Display) element in each math span.
+_MATH = """async () => {
+  const maths = [...document.querySelectorAll("span.math, div.math")];
+  const done = () => maths.filter(m => !m.querySelector(".MathJax, .MathJax_Display, .MathJax_SVG,"
+                                                       + " .MathJax_CHTML, mjx-container")).length;
+  for (let i = 0; i < 100 && maths.length && done(); i++) await new Promise(r => setTimeout(r, 100));
+  return [maths.length, done()];
+}"""
 
 
 def check_site(html_dir: str | Path, screenshots: str | Path | None = None,
@@ -219,11 +237,14 @@ def check_site(html_dir: str | Path, screenshots: str | Path | None = None,
                 page.on("console", on_console)
                 page.on("pageerror", lambda e: current[-1].console_errors.append(str(e)))
                 for name in pages(html_dir):
-                    report = PageReport(name, glue_expected=expected_glue(html_dir, name))
+                    report = PageReport(name, reports_expected=expected_reports(html_dir, name))
                     current.append(report)
                     page.goto(base + name, wait_until="load")
                     report.broken_images = page.evaluate(_SETTLE_IMAGES)
-                    report.glue_rendered = page.evaluate(_GLUE_SHOWN)
+                    report.math_total, report.math_untypeset = page.evaluate(_MATH)
+                    shown = " ".join(page.inner_text("body").split())
+                    report.reports_missing = [r for r in report.reports_expected if r not in shown]
+                    report.raw_roles = RAW_ROLE.findall(shown)
                     report.injected_cells = page.locator(".tag_injected-parameters").count()
                     if shots:
                         target = shots / (name.replace("/", "__").removesuffix(".html") + ".png")

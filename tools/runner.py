@@ -22,6 +22,7 @@ once instead of once for papermill and again for ``pytest --nbval``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -46,6 +47,7 @@ from helpers.paths import REPO_ROOT
 from helpers.profiles import get_profile
 from helpers.train import FIT_LOG_ENV
 
+from . import references
 from .colab import DRIVE_MARK, INSTALL_MARK
 from .toc import toc_files, toc_notebooks
 from .workshop import facilitator_page
@@ -345,14 +347,27 @@ GUIDE_PAGE = "facilitator"  # the facilitator's guide, written at staging when t
 
 def _tidy_for_reading(nb: dict) -> None:
     """Tag ``nb``'s cells for Jupyter Book: ``remove-cell`` on papermill's injected
-    parameters, ``hide-cell`` on the Colab-only set-up cells (``helpers.colab``'s)."""
+    parameters, ``hide-cell`` on the Colab-only set-up cells (``tools.colab``'s); point its
+    Markdown links at the book's layout (``references.for_book``)."""
     for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            cell["source"] = references.for_book(_cell_text(cell))
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if INJECTED_TAG in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
         elif cell["cell_type"] == "code" and _cell_text(cell).startswith((INSTALL_MARK, DRIVE_MARK)) \
                 and "hide-cell" not in tags:
             tags.append("hide-cell")
+
+
+def _copy_mathjax(dst: Path) -> None:
+    """A local MathJax (2.7, from the ``jupyter-server-mathjax`` package) for the book, so its
+    formulas render opened from disk with no network (``mathjax_path`` in ``_config.yml``)."""
+    spec = importlib.util.find_spec("jupyter_server_mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("jupyter-server-mathjax is not installed: it holds the book's "
+                                  "local MathJax (make setup installs it)")
+    shutil.copytree(Path(spec.submodule_search_locations[0]) / "static", dst, dirs_exist_ok=True)
 
 
 def stage_book(book_dir: Path, notebooks: list[Path], out_dir: Path, src_dir: Path) -> Path:
@@ -374,6 +389,9 @@ def stage_book(book_dir: Path, notebooks: list[Path], out_dir: Path, src_dir: Pa
     if src_dir.exists():
         shutil.rmtree(src_dir)
     shutil.copytree(book_dir, src_dir, ignore=shutil.ignore_patterns("_build"))
+    for page in src_dir.glob("*.md"):  # the book's own pages link chapters as notebooks/...
+        page.write_text(references.for_book(page.read_text(encoding="utf-8"), "book"), encoding="utf-8")
+    _copy_mathjax(src_dir / "_static" / "mathjax")
     (src_dir / "notebooks").mkdir(exist_ok=True)
     timings_path = Path(out_dir) / TIMINGS_FILE
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
