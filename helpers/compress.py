@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from helpers import hardware
+from . import evaluate, hardware
 
 __all__ = ["size_mb", "Latency", "measure_latency", "latency_rounds", "measure_variant", "cpu_features",
            "check_amount", "prunable", "sparsity_table", "smallest_mask",
@@ -169,8 +169,6 @@ def measure_variant(fn: Callable[..., Any], single: Sequence[Any], batch: Sequen
     ``base - this`` with its interval. A variant whose scoring would take longer than
     ``max_eval_s`` seconds at its measured speed is timed only (no accuracy columns).
     Returns the row and the probabilities (``None`` when not scored)."""
-    from helpers import evaluate
-
     lat = measure_latency(fn, single, batch, warmup=2, repeats=20, min_run_s=0.3, threads=threads,
                           device=device)
     row: dict[str, float] = {"size MB": size, **lat.as_dict()}

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .profiles import get_profile
+
 __all__ = ["pick_device", "seed_everything", "in_colab", "environment_report", "progress"]
 
 _DEVICE_ORDER = ("cuda", "mps", "cpu")
@@ -92,8 +94,6 @@ def environment_report(profile: str, device: torch.device | None = None) -> dict
 
     The keys are stable, so a notebook can show them as a table and a test can check them.
     """
-    from .profiles import get_profile
-
     get_profile(profile)  # fail early, with the list of valid profiles
     device = device or pick_device()
     report: dict[str, Any] = {

@@ -1,4 +1,3 @@
-import json
 
 import pytest
 import torch
@@ -96,7 +95,7 @@ def test_history_learning_and_early_stopping(tmp_path):
                       optimizer=torch.optim.Adam(net2.parameters(), 1e-2), progress=True,
                       channels_last=True, callbacks=[lambda e, h, n: e == 6])
     assert len(hist2) == 6 and hist2[-1]["train_acc"] > hist2[0]["train_acc"]
-    assert train.evaluate(net2, train.TensorLoader(x, y, 64))["acc"] > 0.6
+    assert train.loss_and_accuracy(net2, train.TensorLoader(x, y, 64))["acc"] > 0.6
 
 
 def test_bad_input_is_named_before_training():
@@ -133,7 +132,7 @@ def test_bad_input_is_named_before_training():
     with pytest.raises(ValueError, match="checkpoint_dir"):
         train.fit(net, train.TensorLoader(x, y, 8), num_epochs=1, optimizer=opt, resume=True)
     with pytest.raises(ValueError, match="evaluation loader is empty"):
-        train.evaluate(net, [])
+        train.loss_and_accuracy(net, [])
 
 
 def test_tensor_loader_and_augmentation():
@@ -228,8 +227,10 @@ def test_resume_loads_to_the_cpu_then_moves_model_and_optimizer_to_the_device(tm
 
 
 def test_history_says_whether_it_trained_resumed_or_reused(tmp_path, monkeypatch, capsys):
-    log = tmp_path / "fits.jsonl"
-    monkeypatch.setenv(train.FIT_LOG_ENV, str(log))
+    records = []
+    monkeypatch.setattr(train, "FIT_HOOKS", [lambda history, folder, key: records.append(
+        {"status": history.status, "resumed_from": history.resumed_from,
+         "checkpoint": folder.name if folder else None})])
 
     def stop_after_1(epoch, history, net):
         return epoch == 1
@@ -244,7 +245,6 @@ def test_history_says_whether_it_trained_resumed_or_reused(tmp_path, monkeypatch
     printed = capsys.readouterr().out
     assert "training 3 epochs from scratch" in printed
     assert "resuming from epoch 1 of 3" in printed and "nothing to train" in printed
-    records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["status"] for r in records] == ["trained", "resumed", "reused"]
     assert records[1]["resumed_from"] == 1 and records[0]["checkpoint"] == "ck"
     import pandas as pd
@@ -380,3 +380,12 @@ def test_non_finite_weights_after_an_epoch_are_not_saved(tmp_path):
         train.fit(net, train.TensorLoader(x, y, 96), num_epochs=2, optimizer=opt,
                   checkpoint_dir=tmp_path, resume=True, progress=False)
     assert torch.load(tmp_path / train.CHECKPOINT_NAME, weights_only=True)["epoch"] == 1
+
+
+def test_the_old_names_still_work_and_say_what_replaced_them():
+    net = nn.Linear(2, 2)
+    loader = train.TensorLoader(torch.randn(4, 2), torch.tensor([0, 1, 0, 1]), 2)
+    with pytest.warns(DeprecationWarning, match="train.loss_and_accuracy"):
+        assert train.evaluate(net, loader) == train.loss_and_accuracy(net, loader)
+    with pytest.warns(DeprecationWarning, match="FIT_HOOKS"):
+        assert train.FIT_LOG_ENV == "DL_HANDBOOK_FIT_LOG"

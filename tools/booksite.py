@@ -26,6 +26,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from helpers.crawl import serve_folder  # chapter 01's local server: a folder on 127.0.0.1
+from helpers.notebook import RESULTS_KEY
+from helpers.serve import off_the_loop, require_chromium
+
 __all__ = ["PageReport", "SiteReport", "pages", "expected_reports", "link_problems", "check_site",
            "main"]
 
@@ -103,8 +107,6 @@ def _plain(markdown: str) -> str:
 def expected_reports(html_dir: str | Path, page: str, words: int = 8) -> list[str]:
     """The opening words of each results paragraph the page's source notebook rendered from its
     run (non-empty Markdown outputs carrying recorded values), read from ``_sources/``."""
-    from helpers.notebook import RESULTS_KEY
-
     source = Path(html_dir) / "_sources" / Path(page).with_suffix(".ipynb")
     if not source.is_file():
         return []
@@ -205,8 +207,6 @@ def check_site(html_dir: str | Path, screenshots: str | Path | None = None,
     """
     from playwright.sync_api import sync_playwright
 
-    from helpers.crawl import serve_folder  # chapter 01's local server: the folder on 127.0.0.1
-    from helpers.serve import off_the_loop, require_chromium
 
     html_dir = Path(html_dir)
     if not (html_dir / "index.html").is_file():

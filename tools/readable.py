@@ -21,6 +21,7 @@ import argparse
 import ast
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -55,7 +56,9 @@ def plain_markdown(path: str | Path) -> str:
     """The notebook as nbconvert's Markdown export writes it: Markdown cells, code, and the
     text of its saved outputs (Markdown outputs as Markdown, streams, plain-text results)."""
     nb = nbformat.read(str(path), as_version=4)
-    body, _ = MarkdownExporter(exclude_raw=True).from_notebook_node(nb)
+    with warnings.catch_warnings():  # nbconvert's template warns about an unused mime type
+        warnings.simplefilter("ignore", UserWarning)
+        body, _ = MarkdownExporter(exclude_raw=True).from_notebook_node(nb)
     return body
 
 

@@ -45,7 +45,6 @@ from helpers import chapters
 from helpers.notebook import EXECUTED_ENV
 from helpers.paths import REPO_ROOT
 from helpers.profiles import get_profile
-from helpers.train import FIT_LOG_ENV
 
 from . import references
 from .colab import DRIVE_MARK, INSTALL_MARK
@@ -132,18 +131,55 @@ class LocalKernelManager(AsyncKernelManager):
         return str(Path(jupyter_runtime_dir()) / f"kernel-{uuid.uuid4().hex[:12]}-ipc")
 
 
+# Each fit of a chapter's kernel appends one JSON line here (trained, resumed or reused), for
+# the time table: the kernel's IPython start-up file registers a train.FIT_HOOKS hook.
+FIT_LOG_ENV = "DL_HANDBOOK_FIT_LOG"
+FIT_LOG_STARTUP = """# Written by the course runner (tools/runner.py): log what every fit of this kernel did.
+import json as _json
+import os as _os
+
+from helpers import train as _train
+
+
+def _log_fit(history, checkpoint_dir, run_key):
+    log = _os.environ.get("DL_HANDBOOK_FIT_LOG")
+    if not log:
+        return
+    record = {"status": history.status, "resumed_from": history.resumed_from, "run_key": run_key,
+              "checkpoint": checkpoint_dir.name if checkpoint_dir else None}
+    with open(log, "a", encoding="utf-8") as handle:  # one short line: appends do not interleave
+        handle.write(_json.dumps(record) + "\\n")
+
+
+_train.FIT_HOOKS.append(_log_fit)
+"""
+
+
+def fit_log_profile(folder: Path) -> Path:
+    """An IPython folder whose start-up file logs every ``fit`` (``IPYTHONDIR`` for a kernel)."""
+    startup = Path(folder) / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    (startup / "00-fit-log.py").write_text(FIT_LOG_STARTUP, encoding="utf-8")
+    return Path(folder)
+
+
 # What every kernel the runner starts inherits: no progress bars in saved outputs (tqdm reads
-# TQDM_DISABLE; the helpers' own bars too, through helpers.env.progress), so a committed or
-# book output never shows a bar frozen at its first state ("0%|"). Learners running a
-# chapter themselves see the bars.
-BATCH_ENVIRONMENT = {"TQDM_DISABLE": "1"}
+# TQDM_DISABLE; the helpers' own bars too, through helpers.env.progress; Hugging Face's bars,
+# "Loading weights", read HF_HUB_DISABLE_PROGRESS_BARS), so a committed or book output never
+# shows a bar frozen at its first state ("0%|"). Learners running a chapter see the bars.
+BATCH_ENVIRONMENT = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 
 
 @contextmanager
 def kernel_environment(extra: dict[str, str] | None = None) -> Iterator[None]:
     """Set ``BATCH_ENVIRONMENT`` and ``extra`` in ``os.environ`` (which a kernel started now
-    inherits) for the ``with`` block, and restore the previous values after it."""
+    inherits) for the ``with`` block, and restore the previous values after it. torch.compile's
+    cache goes under the course folder (``paths.cache_dir``), not the system's temporary one."""
     values = {**BATCH_ENVIRONMENT, **(extra or {})}
+    home = values.get("DL_HANDBOOK_HOME") or os.environ.get("DL_HANDBOOK_HOME")
+    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+        root = Path(home).expanduser() if home else Path.home() / ".cache" / "dl-handbook"
+        values["TORCHINDUCTOR_CACHE_DIR"] = str(root / "cache" / "torchinductor")
     previous = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -200,7 +236,8 @@ def execute_notebook(
     ok = False
     try:
         # the kernel inherits these; later chapters read earlier results from out_dir
-        with kernel_environment({FIT_LOG_ENV: str(fit_log), EXECUTED_ENV: str(out_dir.resolve())}):
+        with kernel_environment({FIT_LOG_ENV: str(fit_log), EXECUTED_ENV: str(out_dir.resolve()),
+                                 "IPYTHONDIR": str(fit_log_profile(out_dir / ".ipython").resolve())}):
             pm.execute_notebook(
                 str(notebook), str(dst), parameters={"profile": profile},
                 cwd=str(notebook.parent), kernel_name=kernel_name, progress_bar=False,
