@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,7 +31,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import env
+from . import data, env, process, train
+from .batches import TensorLoader
+from .models import SmallCNN
 
 __all__ = ["fashion_tensors", "client_model", "iid_split", "dirichlet_split", "split",
            "label_counts", "local_train", "average_states", "clip_update", "fedavg",
@@ -48,7 +49,6 @@ def fashion_tensors(n_train: int, n_test: int, seed: int = 0, profile: str = "qu
     drawn with ``seed``, ``n_val`` more from the same draw for validation (``x_val``, ``y_val``)
     and the first ``n_test`` test images; mean and std from the training draw. Every client and the server call this with the same arguments, so they agree on the
     data without sending it anywhere (each client then keeps only its own part)."""
-    from helpers import data
 
     (x_tr, y_tr), (x_te, y_te) = (data.load_fashion_mnist(s, profile=profile)
                                   for s in ("train", "test"))
@@ -69,7 +69,6 @@ def fashion_tensors(n_train: int, n_test: int, seed: int = 0, profile: str = "qu
 def client_model(width: int = 8) -> nn.Module:
     """The course's ``SmallCNN`` (chapter 03) without BatchNorm: averaging BatchNorm's running
     statistics across clients with different label mixes is its own problem (FedBN)."""
-    from helpers.models import SmallCNN
 
     return SmallCNN(num_classes=10, in_channels=1, width=width, batch_norm=False)
 
@@ -201,14 +200,10 @@ def clip_and_noise(update: dict[str, torch.Tensor], clip: float, noise_std: floa
             for k, v in clip_update(update, clip).items()}
 
 
-@torch.no_grad()
 def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
-    """Fraction of ``x`` classified as ``y``."""
-    net.eval()
+    """Fraction of ``x`` classified as ``y``: ``train.loss_and_accuracy`` over tensors in memory."""
     device = next(net.parameters()).device
-    right = sum((net(x[i: i + batch_size].to(device)).argmax(1).cpu() == y[i: i + batch_size])
-                .sum().item() for i in range(0, len(x), batch_size))
-    return right / len(x)
+    return train.loss_and_accuracy(net, TensorLoader(x, y, batch_size), device)["acc"]
 
 
 def fedavg(model_fn: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor,
@@ -273,32 +268,14 @@ def train_central(model_fn: Callable[[], nn.Module], x: torch.Tensor, y: torch.T
 
 # --- a real Flower federation on this machine ----------------------------------------------------
 
-class FederationError(RuntimeError):
+class FederationError(process.ProcessError):
     """A Flower process failed to start or a run failed; the message ends with its log's tail."""
 
 
 _TAG = "DL_HANDBOOK_FLOWER_TAG"
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise FederationError(f"process exited with code {proc.returncode} before listening "
-                                  f"on 127.0.0.1:{port}:\n{_tail(log)}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise FederationError(f"nothing listened on 127.0.0.1:{port} after {timeout:.0f} s:\n"
-                          f"{_tail(log)}")
+free_port = process.free_port  # kept here under its old name: chapter 11a and scale used it
 
 
 def _tail(log: Path, lines: int = 15) -> str:
@@ -345,19 +322,24 @@ class Federation:
         self.start_timeout = start_timeout
         self.tag = uuid.uuid4().hex
         self.port = 0
-        self.superlink: subprocess.Popen | None = None
-        self.nodes: list[subprocess.Popen | None] = []
+        self.superlink: process.LocalProcess | None = None
+        self.nodes: list[process.LocalProcess | None] = []
         self.env = dict(os.environ)
         bin_dir = str(Path(sys.executable).parent)  # flower-superexec must be on PATH
         self.env.update({_TAG: self.tag, "FLWR_HOME": str(self.workdir / "flwr-home"),
                          "PATH": bin_dir + os.pathsep + self.env.get("PATH", ""),
                          "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
 
-    def _start(self, args: list[str], log_name: str) -> subprocess.Popen:
-        exe = str(Path(sys.executable).parent / args[0])
-        with open(self.workdir / log_name, "w") as log:  # the child keeps its own descriptor
-            return subprocess.Popen([exe, *args[1:]], stdout=log, stderr=subprocess.STDOUT,
-                                    env=self.env, cwd=self.workdir, start_new_session=True)
+    def _start(self, args: list[str], log_name: str, port: int) -> process.LocalProcess:
+        """Start one Flower program (from this environment's bin folder), ready once ``port``
+        accepts connections; a failure is a FederationError that ends with its log."""
+        proc = process.LocalProcess([str(Path(sys.executable).parent / args[0]), *args[1:]],
+                                    self.workdir / log_name, ready=lambda: process.port_open(port),
+                                    env=self.env, cwd=self.workdir, name=args[0])
+        try:
+            return proc.start(self.start_timeout)
+        except process.ProcessError as err:
+            raise FederationError(str(err)) from err
 
     def __enter__(self) -> Federation:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -370,18 +352,15 @@ class Federation:
         try:
             self.superlink = self._start(
                 ["flower-superlink", "--insecure", "--port", str(self.port),
-                 "--disable-runtime-dependency-installation"], "superlink.log")
-            _wait_for_port(self.port, self.superlink, self.workdir / "superlink.log",
-                           self.start_timeout)
+                 "--disable-runtime-dependency-installation"], "superlink.log", self.port)
             for k in range(self.num_nodes):
                 node_port = free_port()
-                self.nodes.append(self._start(
+                self.nodes.append(None)  # stop() sees the slot even if the start fails
+                self.nodes[k] = self._start(
                     ["flower-supernode", "--insecure", "--superlink", f"127.0.0.1:{self.port}",
                      "--port", str(node_port),
                      "--node-config", f"partition-id={k} num-partitions={self.num_nodes}"],
-                    f"supernode-{k}.log"))
-                _wait_for_port(node_port, self.nodes[-1], self.workdir / f"supernode-{k}.log",
-                               self.start_timeout)
+                    f"supernode-{k}.log", node_port)
         except BaseException:
             self.stop()
             raise
@@ -394,11 +373,11 @@ class Federation:
         """Take SuperNode ``k`` (and its ClientApps) away, as a device leaving mid-round.
         SIGTERM lets it tell the SuperLink it is going; SIGKILL is a crash (then the SuperLink
         notices only when its heartbeat is missed, after about a minute)."""
-        proc = self.nodes[k]
-        if proc is None or proc.poll() is not None:
+        node = self.nodes[k]
+        if node is None or not node.running:
             raise ValueError(f"SuperNode {k} is not running")
-        os.killpg(proc.pid, sig)
-        proc.wait(timeout=30)
+        os.killpg(node.process.pid, sig)
+        node.process.wait(timeout=30)
         self.nodes[k] = None
 
     def run(self, app_dir: str | Path, config: dict[str, Any], result: str | Path,
@@ -420,7 +399,7 @@ class Federation:
             raise FederationError(f"flwr run failed (exit {submitted.returncode}):\n{_tail(log)}")
         deadline, seen = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
-            if self.superlink is None or self.superlink.poll() is not None:
+            if self.superlink is None or not self.superlink.running:
                 raise FederationError("the SuperLink stopped during the run:\n"
                                       f"{_tail(self.workdir / 'superlink.log')}")
             try:
@@ -443,20 +422,9 @@ class Federation:
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop every process this federation started, children included."""
-        procs = [p for p in [*self.nodes, self.superlink] if p is not None]
-        for p in procs:
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + grace
-        for p in procs:
-            try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        for proc in [*self.nodes, self.superlink]:  # each one's whole process group
+            if proc is not None:
+                proc.stop(grace)
         # Grandchildren that started their own sessions: found by the tag, stopped the same way.
         for sig in (signal.SIGTERM, signal.SIGKILL):
             left = tagged_processes(self.tag)

@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from . import federated
+
 __all__ = ["client", "server", "write_app", "RUN_CONFIG"]
 
 # The run configuration and its defaults (``flwr run --run-config`` overrides any of them).
@@ -28,8 +30,6 @@ RUN_CONFIG: dict[str, Any] = {
 
 
 def _client_part(cfg: Any, partition: int, num_partitions: int) -> tuple[Any, Any]:
-    from helpers import federated
-
     d = federated.fashion_tensors(int(cfg["n-train"]), int(cfg["n-test"]), int(cfg["seed"]))
     alpha = None if cfg["partitioning"] == "iid" else float(cfg["alpha"])
     part = federated.split(d.y_train, num_partitions, alpha, int(cfg["seed"]))[partition]
@@ -39,8 +39,6 @@ def _client_part(cfg: Any, partition: int, num_partitions: int) -> tuple[Any, An
 def _make_client() -> Any:
     from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
     from flwr.clientapp import ClientApp
-
-    from helpers import federated
 
     app = ClientApp()
 
@@ -64,18 +62,14 @@ def _make_client() -> Any:
     return app
 
 
-def _make_server() -> Any:
-    from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord
-    from flwr.serverapp import Grid, ServerApp
+def _counting_fedavg(**kwargs: Any) -> Any:
+    """Flower's FedAvg strategy, noting for each round how many clients replied and how many
+    failed (``strategy.replies[round] = (ok, failed)``); ``kwargs`` go to ``FedAvg``."""
     from flwr.serverapp.strategy import FedAvg
 
-    from helpers import federated
-
     class CountingFedAvg(FedAvg):
-        """Flower's FedAvg, noting how many clients replied and how many failed each round."""
-
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
             self.replies: dict[int, tuple[int, int]] = {}
 
         def aggregate_train(self, server_round: int, replies: Any) -> Any:
@@ -84,6 +78,64 @@ def _make_server() -> Any:
             self.replies[server_round] = (ok, len(replies) - ok)
             return super().aggregate_train(server_round, replies)
 
+    return CountingFedAvg(**kwargs)
+
+
+def _save_state(state: dict[str, Any], out: Path) -> None:
+    """Write ``state`` as JSON to ``out`` through a temporary file, so that a reader polling
+    ``out`` (the notebook) never sees half a file."""
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state))
+    tmp.replace(out)
+
+
+def _wait_for_nodes(grid: Any, min_nodes: int, limit_s: float = 60.0) -> int:
+    """Wait until at least ``min_nodes`` SuperNodes are connected; return how many are.
+
+    Raises:
+        RuntimeError: fewer than ``min_nodes`` after ``limit_s`` seconds.
+    """
+    start = time.monotonic()
+    while len(list(grid.get_node_ids())) < min_nodes:
+        if time.monotonic() - start > limit_s:
+            raise RuntimeError(f"fewer than {min_nodes} SuperNodes after {limit_s:g} s")
+        time.sleep(0.2)
+    return len(list(grid.get_node_ids()))
+
+
+def _run_fedavg(grid: Any, cfg: Any, state: dict[str, Any], out: Path) -> None:
+    """FedAvg for ``num-server-rounds`` rounds from the seeded initial model; after each round
+    the global model's test accuracy and the round's replies and failures are appended to
+    ``state["rounds"]`` and saved to ``out``."""
+    from flwr.app import ArrayRecord, ConfigRecord, MetricRecord
+
+    d = federated.fashion_tensors(int(cfg["n-train"]), int(cfg["n-test"]), int(cfg["seed"]))
+    torch.manual_seed(int(cfg["seed"]))
+    net = federated.client_model(int(cfg["width"]))
+    strategy = _counting_fedavg(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=1,
+                                min_available_nodes=1)
+    t0 = time.monotonic()
+
+    def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
+        net.load_state_dict(arrays.to_torch_state_dict())
+        acc = federated.accuracy(net, d.x_test, d.y_test)
+        ok, failed = strategy.replies.get(server_round, (0, 0))
+        state["rounds"].append({"round": server_round, "accuracy": acc, "replies": ok,
+                                "failures": failed, "seconds": round(time.monotonic() - t0, 2)})
+        _save_state(state, out)
+        return MetricRecord({"accuracy": acc})
+
+    strategy.start(grid=grid, initial_arrays=ArrayRecord(net.state_dict()),
+                   num_rounds=int(cfg["num-server-rounds"]), timeout=float(cfg["round-timeout"]),
+                   train_config=ConfigRecord(), evaluate_fn=evaluate)
+
+
+def _make_server() -> Any:
+    """The ServerApp: wait for the SuperNodes, run FedAvg (:func:`_run_fedavg`), and leave the
+    result, or the error, in the run config's ``result-path`` as JSON."""
+    from flwr.app import Context
+    from flwr.serverapp import Grid, ServerApp
+
     app = ServerApp()
 
     @app.main()
@@ -91,45 +143,13 @@ def _make_server() -> Any:
         cfg = context.run_config
         out = Path(str(cfg["result-path"]))
         state: dict[str, Any] = {"done": False, "rounds": [], "config": dict(cfg)}
-
-        def save() -> None:
-            tmp = out.with_suffix(".tmp")
-            tmp.write_text(json.dumps(state))
-            tmp.replace(out)  # readers never see half a file
-
         try:
-            start = time.monotonic()
-            while len(list(grid.get_node_ids())) < int(cfg["min-nodes"]):
-                if time.monotonic() - start > 60:
-                    raise RuntimeError(f"fewer than {cfg['min-nodes']} SuperNodes after 60 s")
-                time.sleep(0.2)
-            state["nodes_at_start"] = len(list(grid.get_node_ids()))
-            d = federated.fashion_tensors(int(cfg["n-train"]), int(cfg["n-test"]),
-                                          int(cfg["seed"]))
-            torch.manual_seed(int(cfg["seed"]))
-            net = federated.client_model(int(cfg["width"]))
-            strategy = CountingFedAvg(fraction_train=1.0, fraction_evaluate=0.0,
-                                      min_train_nodes=1, min_available_nodes=1)
-            t0 = time.monotonic()
-
-            def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
-                net.load_state_dict(arrays.to_torch_state_dict())
-                acc = federated.accuracy(net, d.x_test, d.y_test)
-                ok, failed = strategy.replies.get(server_round, (0, 0))
-                state["rounds"].append({"round": server_round, "accuracy": acc, "replies": ok,
-                                        "failures": failed,
-                                        "seconds": round(time.monotonic() - t0, 2)})
-                save()
-                return MetricRecord({"accuracy": acc})
-
-            strategy.start(grid=grid, initial_arrays=ArrayRecord(net.state_dict()),
-                           num_rounds=int(cfg["num-server-rounds"]),
-                           timeout=float(cfg["round-timeout"]), train_config=ConfigRecord(),
-                           evaluate_fn=evaluate)
+            state["nodes_at_start"] = _wait_for_nodes(grid, int(cfg["min-nodes"]))
+            _run_fedavg(grid, cfg, state, out)
             state["done"] = True
         except Exception:  # the notebook reads the failure instead of waiting for it
             state["error"] = traceback.format_exc(limit=5)
-        save()
+        _save_state(state, out)
 
     return app
 

@@ -15,6 +15,7 @@ Taught in ``notebooks/11b_pii_encryption.ipynb``.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["SPACY_MODEL", "ENTITIES", "CARD_PATTERN", "NANP_PATTERN", "analyzer", "check_entities", "Planted", "planted_corpus",
+__all__ = ["SPACY_MODEL", "detection_scores", "ENTITIES", "CARD_PATTERN", "NANP_PATTERN", "analyzer", "check_entities", "Planted", "planted_corpus",
            "find", "resolve_overlaps", "analyze", "evaluate", "mistakes", "wilson", "generalize", "group_sizes", "k_anonymize",
            "KAnonymous"]
 
@@ -203,13 +204,13 @@ def find(engine: Any, text: str, entities: Sequence[str] = ENTITIES, threshold: 
 def analyze(engine: Any, corpus: Sequence[Planted], entities: Sequence[str] = ENTITIES,
             threshold: float = 0.3) -> list[list[tuple[int, int, str, float]]]:
     """Every result :func:`find` gives for each text, as ``(start, end, type, score)``: compute it
-    once and pass it to :func:`evaluate` and :func:`mistakes` as ``found``."""
+    once and pass it to :func:`detection_scores` and :func:`mistakes` as ``found``."""
     return [[(r.start, r.end, r.entity_type, r.score) for r in find(engine, p.text, entities,
                                                                      threshold)]
             for p in corpus]
 
 
-def evaluate(engine: Any, corpus: Sequence[Planted], entities: Sequence[str] = ENTITIES,
+def detection_scores(engine: Any, corpus: Sequence[Planted], entities: Sequence[str] = ENTITIES,
              threshold: float = 0.3, found: list[list[tuple[int, int, str, float]]] | None = None
              ) -> pd.DataFrame:
     """Per entity type: planted spans, found (a prediction of the same type overlapping it),
@@ -317,3 +318,11 @@ def k_anonymize(df: pd.DataFrame, rules: Mapping[str, Rule], k: int, max_level: 
     raise ValueError(f"no level up to {max_level} makes the table {k}-anonymous with at most "
                      f"{max_suppressed:.0%} suppressed: add a coarser level or allow more "
                      "suppression")
+
+
+def evaluate(*args: Any, **kwargs: Any) -> pd.DataFrame:
+    """Deprecated name of :func:`detection_scores` (a third ``evaluate`` beside ``train``'s and the
+    module ``helpers.evaluate``)."""
+    warnings.warn("pii.evaluate is deprecated: use pii.detection_scores (same arguments)",
+                  DeprecationWarning, stacklevel=2)
+    return detection_scores(*args, **kwargs)

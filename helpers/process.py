@@ -1,8 +1,8 @@
 """Real servers as local processes: start, wait until they answer, read their log, stop them all.
 
-Introduced in ``notebooks/11a_federated_learning.ipynb`` (Flower's SuperLink and SuperNodes);
-``notebooks/12_scaling_out.ipynb`` (PostgreSQL) and ``notebooks/13_serving.ipynb`` (uvicorn) use
-it too, as do the maintainers' browser checks (JupyterLab). Every one of them is a
+Taught in ``notebooks/13_serving.ipynb``, where ``serve.Service`` runs uvicorn on it; chapter
+12's PostgreSQL server takes its free port from here, and the maintainers' browser checks
+(JupyterLab) run on it too. Each server it runs is a
 ``LocalProcess``: its own process group (so stopping it stops its children too), its output in a
 log file, and a readiness check on 127.0.0.1 (a port that accepts connections, or a URL that
 answers 200). A process that exits while starting, or does not answer in time, raises

@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -20,7 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from helpers.federated import free_port
+from . import process
+from .hardware import time_op
+from .process import free_port
 
 __all__ = ["postgres_bin", "PostgresServer", "PostgresUnavailable", "check_database",
            "saved_activation_bytes"]
@@ -68,20 +71,28 @@ class PostgresServer:
         self.start_timeout = start_timeout
         self.user = "postgres"
         self.running = False
+        self.server: process.LocalProcess | None = None
 
     @property
     def url(self) -> str:
         return f"postgresql+psycopg2://{self.user}@127.0.0.1:{self.port}/{self.database}"
 
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def _command(self, *args: str) -> list[str]:
         cmd = [str(self.bin / args[0]), *args[1:]]
-        if os.geteuid() == 0:  # PostgreSQL will not run as root
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd  # not as root
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(self._command(*args), capture_output=True, text=True, timeout=120)
         if check and result.returncode != 0:
             raise RuntimeError(f"{args[0]} failed ({result.returncode}): "
                                f"{(result.stderr or result.stdout).strip()[-800:]}")
         return result
+
+    def _accepts(self) -> bool:
+        """Whether the server accepts connections yet (``pg_isready``; an open port is not enough:
+        PostgreSQL listens while it is still starting up)."""
+        return process.port_open(self.port) and self._run(
+            "pg_isready", "-h", "127.0.0.1", "-p", str(self.port), "-t", "1", check=False).returncode == 0
 
     def start(self) -> PostgresServer:
         data, sockets = self.workdir / "data", self.workdir / "sockets"
@@ -91,9 +102,14 @@ class PostgresServer:
             shutil.chown(self.workdir, "postgres")
             shutil.chown(sockets, "postgres")
         self._run("initdb", "-D", str(data), "-U", self.user, "--auth=trust", "-E", "UTF8")
-        self._run("pg_ctl", "-D", str(data), "-l", str(self.workdir / "server.log"), "-w",
-                  "-t", str(int(self.start_timeout)), "-o",
-                  f"-p {self.port} -k {sockets} -c listen_addresses=127.0.0.1", "start")
+        # The server in the foreground, as a helpers.process.LocalProcess: its own process group,
+        # its log, ready when it accepts connections; SIGINT is PostgreSQL's fast shutdown.
+        self.server = process.LocalProcess(
+            self._command("postgres", "-D", str(data), "-p", str(self.port), "-k", str(sockets),
+                          "-c", "listen_addresses=127.0.0.1"),
+            self.workdir / "server.log", ready=self._accepts, stop_signal=signal.SIGINT,
+            name="postgres")
+        self.server.start(self.start_timeout)
         self.running = True
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
                   self.database)
@@ -101,8 +117,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.running:
-            self._run("pg_ctl", "-D", str(self.workdir / "data"), "-m", "fast", "-w", "stop",
-                      check=False)
+            self.server.stop(timeout_s=30)
             self.running = False
         if self._own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -169,8 +184,6 @@ def step_seconds(step: Callable[[], Any], repeats: int = 5, warmup: int = 1,
     course's one timer (same median, same synchronization). Kept so code written against it
     runs."""
     import torch
-
-    from helpers.hardware import time_op
 
     warnings.warn("scale.step_seconds is deprecated: use helpers.hardware.time_op(fn, device, "
                   "repeats=..., warmup=...)", DeprecationWarning, stacklevel=2)

@@ -13,6 +13,11 @@ Introduced in ``notebooks/05_hyperparameter_tuning.ipynb``.
   validation accuracy per epoch so pruners can stop bad trials. A trial whose training
   diverges scores NaN, which Optuna records as a failed trial; the study goes on.
 * ``epochs_used``: what a search cost, counted in training epochs (pruned trials included).
+* ``on_edge``: which parameters of a trial sit on the edge of the search box (widen it there).
+* ``best_so_far``: a study's running best, trial by trial (failed trials count as no gain).
+* ``SurrogateObjective``: a smoothed average of measured trials, a cheap stand-in for the
+  expensive objective, so that samplers can be compared over many studies (and with
+  irrelevant parameters added).
 * ``python -m helpers.tune worker ...``: one worker process of a shared study, running exactly
   the notebook's objective (search space, data sizes, epochs, seed, profile, device).
 """
@@ -34,10 +39,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import env, paths
+from . import env, paths, train
+from .data import load_fashion_mnist
+from .models import SmallCNN
+from .scale import check_database
+from .train import DivergenceError, TensorLoader, loss_and_accuracy
 
 __all__ = ["storage_url", "open_storage", "SearchSpace", "FashionObjective", "epochs_used",
-           "run_worker", "main"]
+           "on_edge", "best_so_far", "SurrogateObjective", "run_worker", "main"]
 
 _BACKENDS = ("sqlite", "postgresql", "mysql")
 logger = logging.getLogger(__name__)
@@ -92,8 +101,6 @@ def open_storage(spec: str, heartbeat_s: int | None = None, max_retry: int = 1) 
         return optuna.storages.JournalStorage(JournalFileBackend(spec.removeprefix("journal:")))
     url = storage_url(spec)
     if not url.startswith("sqlite"):  # a server: fail within seconds, naming host and port
-        from helpers.scale import check_database
-
         check_database(url)
     if heartbeat_s is None:
         return optuna.storages.RDBStorage(url)
@@ -180,6 +187,101 @@ class SearchSpace:
         return grid
 
 
+def _unit(value: float, spec: tuple) -> float:
+    """Where ``value`` lies in a numeric range, from 0 (low end) to 1 (high end); log-scaled
+    for a ``"log"`` parameter."""
+    kind, low, high = spec[0], float(spec[1]), float(spec[2])
+    if high == low:
+        return 0.5
+    if kind == "log":
+        return (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
+    return (value - low) / (high - low)
+
+
+def on_edge(params: dict[str, Any], space: SearchSpace, margin: float = 0.05) -> dict[str, str]:
+    """For each numeric parameter of ``space``: ``"low"`` or ``"high"`` when ``params`` puts it
+    within ``margin`` of the box's width (on the log scale for a log parameter) of that end,
+    else ``""``. A best trial on an edge says the optimum may lie outside the box: widen it
+    on that side and search again (or say why not). Categorical parameters are left out."""
+    out = {}
+    for name, spec in space.params.items():
+        if spec[0] == "cat":
+            continue
+        where = _unit(float(params[name]), spec)
+        out[name] = "low" if where <= margin else "high" if where >= 1 - margin else ""
+    return out
+
+
+def best_so_far(values: Iterable[float | None]) -> np.ndarray:
+    """The running best (maximum) of a study's trial values in trial order. A failed or pruned
+    trial (``None`` or NaN) adds nothing; before the first value the best is NaN."""
+    out, best = [], -math.inf
+    for v in values:
+        if v is not None and math.isfinite(v):
+            best = max(best, float(v))
+        out.append(best if math.isfinite(best) else math.nan)
+    return np.array(out)
+
+
+class SurrogateObjective:
+    """A cheap stand-in for an expensive objective, fitted to trials that were really run (a
+    surrogate benchmark, Eggensperger et al., 2015): at any point, the average of the measured
+    values weighted by a Gaussian of their distance (Nadaraya-Watson kernel regression, on the
+    unit box, log-scaled where the parameter is). Its values never leave the range measured, so a
+    sampler cannot win by finding a model's artifact; the widths, one per parameter, are chosen
+    by leave-one-out error among ``widths``.
+
+    ``trials``: (params, value) pairs measured over ``space`` (failed ones, value None or NaN,
+    are left out; repeats of the same parameters count once). Called as an Optuna objective it
+    suggests the parameters of ``space`` plus ``extra`` parameters ``unused_0, unused_1, ...``
+    in [0, 1] that change nothing, and returns the surrogate's value: deterministic, as
+    ``FashionObjective`` is for one seed. A study on it costs milliseconds, so samplers can be
+    compared over many study seeds.
+    """
+
+    def __init__(self, space: SearchSpace, trials: Iterable[tuple[dict[str, Any], float | None]],
+                 extra: int = 0, widths: Iterable[float] = (0.03, 0.05, 0.08, 0.12, 0.2, 0.3, 0.5)
+                 ) -> None:
+        import itertools
+
+        self.names = [n for n, spec in space.params.items() if spec[0] != "cat"]
+        if len(self.names) != len(space.params):
+            raise ValueError("a surrogate needs numeric parameters only (log, float or int)")
+        unique = {tuple(float(p[n]) for n in self.names): float(v) for p, v in trials
+                  if v is not None and math.isfinite(v)}
+        if len(unique) < 2 * len(self.names) + 2:
+            raise ValueError(f"{len(unique)} distinct finished trials are too few to fit a "
+                             f"surrogate of {len(self.names)} parameters; run more")
+        self.base, self.extra = space, extra
+        self.space = SearchSpace({**space.params,
+                                  **{f"unused_{k}": ("float", 0.0, 1.0) for k in range(extra)}})
+        self.x = np.array([[_unit(v, space.params[n]) for v, n in zip(k, self.names, strict=True)]
+                           for k in unique])
+        self.y = np.array(list(unique.values()))
+        self.n_fitted = len(self.y)
+
+        def loo_error(width: tuple[float, ...]) -> float:
+            w = self._weights(self.x, np.array(width))
+            np.fill_diagonal(w, 0.0)
+            return float(np.mean((w @ self.y / w.sum(1).clip(1e-300) - self.y) ** 2))
+
+        self.width = np.array(min(itertools.product(list(widths), repeat=len(self.names)),
+                                  key=loo_error))
+
+    def _weights(self, x: np.ndarray, width: np.ndarray) -> np.ndarray:
+        d2 = (((x[:, None, :] - self.x[None, :, :]) / width) ** 2).sum(-1)
+        return np.exp(-0.5 * (d2 - d2.min(1, keepdims=True)))  # shifted: no underflow to 0/0
+
+    def predict(self, params: dict[str, Any]) -> float:
+        """The surrogate's value at ``params`` (parameters outside the fitted space ignored)."""
+        x = np.array([[_unit(float(params[n]), self.base.params[n]) for n in self.names]])
+        w = self._weights(x, self.width)[0]
+        return float(w @ self.y / w.sum())
+
+    def __call__(self, trial: Any) -> float:
+        return self.predict(self.space.suggest(trial))
+
+
 def _prep(images: np.ndarray) -> torch.Tensor:
     return (torch.tensor(images[:, None], dtype=torch.float32) / 255 - 0.286) / 0.353
 
@@ -198,7 +300,6 @@ class FashionObjective:
     def __init__(self, space: SearchSpace, n_train: int = 4000, n_val: int = 1000,
                  num_epochs: int = 2, seed: int = 0, profile: str = "quick",
                  device: str | torch.device | None = None) -> None:
-        from .data import load_fashion_mnist
 
         self.space, self.num_epochs, self.seed = space, num_epochs, seed
         self.profile = profile
@@ -218,8 +319,6 @@ class FashionObjective:
 
     def _train(self, params: dict[str, Any], x: torch.Tensor, y: torch.Tensor,
                val: Any = None, callbacks: list | None = None) -> torch.nn.Module:
-        from .models import SmallCNN
-        from .train import TensorLoader, fit
 
         env.seed_everything(self.seed)
         net = SmallCNN(width=int(params.get("width", 16)), dropout=params.get("dropout", 0.0))
@@ -227,13 +326,12 @@ class FashionObjective:
                               seed=self.seed)
         opt = torch.optim.AdamW(net.parameters(), lr=params["lr"],
                                 weight_decay=params.get("weight_decay", 0.0))
-        fit(net, loader, val, num_epochs=self.num_epochs, optimizer=opt, device=self.device,
+        train.fit(net, loader, val, num_epochs=self.num_epochs, optimizer=opt, device=self.device,
             progress=False, callbacks=callbacks or [])
         return net
 
     def train_and_score(self, params: dict[str, Any], report=None) -> float:
         """Train with ``params`` (lr, weight_decay, dropout, batch_size, width) and score."""
-        from .train import DivergenceError, TensorLoader, evaluate
 
         val = TensorLoader(self.x_val, self.y_val, 1000)
         callbacks = [] if report is None else [lambda epoch, hist, _: report(epoch, hist)]
@@ -242,20 +340,18 @@ class FashionObjective:
         except DivergenceError as err:
             logger.warning("trial with %s diverged: %s", params, err)
             return math.nan  # Optuna records the trial as failed, and the study goes on
-        return evaluate(net, val, self.device)["acc"]
+        return loss_and_accuracy(net, val, self.device)["acc"]
 
     def test_accuracy(self, params: dict[str, Any], n_test: int = 2000) -> float:
         """The final step, once: retrain ``params`` on training + validation data, then score
         on ``n_test`` images of the test split (drawn with this objective's seed)."""
-        from .data import load_fashion_mnist
-        from .train import TensorLoader, evaluate
 
         x, y = load_fashion_mnist("test", profile=self.profile)
         idx = np.random.default_rng(self.seed).choice(len(y), n_test, replace=False)
         net = self._train(params, torch.cat([self.x_train, self.x_val]),
                           torch.cat([self.y_train, self.y_val]))
         test = TensorLoader(_prep(x[idx]), torch.tensor(y[idx]), 1000)
-        return evaluate(net, test, self.device)["acc"]
+        return loss_and_accuracy(net, test, self.device)["acc"]
 
     def __call__(self, trial: Any) -> float:
         import optuna

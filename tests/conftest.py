@@ -56,7 +56,7 @@ def write_notebook(path: Path, *sources: str, budget: dict | None = None,
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     if budget:
-        nb.metadata["handbook"] = {"budget_s": budget}
+        nb.metadata["handbook"] = {"time_limit_s": budget}
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path

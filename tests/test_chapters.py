@@ -15,7 +15,7 @@ TOC = runner.toc_notebooks(runner.REPO_ROOT / "book" / "_toc.yml")
 
 def _fixture() -> Chapter:
     return Chapter(stem="99_fixture", section="fixture", quick={"n": 1}, full={"n": 2},
-                   budget_s={"quick": 7, "full": 70},
+                   time_limit_s={"quick": 7, "full": 70},
                    key_results=(KeyResult("fixture_acc", "fixture accuracy", ".2f", "-"),),
                    workload=lambda cfg, flops: Workload("99_fixture", "tiny", cfg("fixture").n * 10,
                                                         5.0))
@@ -27,7 +27,7 @@ def test_the_toc_and_the_declarations_name_the_same_chapters_in_the_same_order()
     assert len(set(sections)) == len(sections)
     for chapter in chapters.REGISTRY.values():
         assert set(chapter.quick) == set(chapter.full), chapter.stem  # the same names in both
-        assert chapter.budget_s["quick"] > 0 and chapter.key_results, chapter.stem
+        assert chapter.time_limit_s["quick"] > 0 and chapter.key_results, chapter.stem
         assert bands_of(chapter.stem), chapter.stem
 
 
@@ -39,7 +39,7 @@ def test_a_chapter_declared_once_is_seen_by_the_runner_the_report_card_and_the_c
                             "from helpers.notebook import report\n"
                             "report('accuracy {fixture_acc:.2f}', fixture_acc=0.5)")
         run = runner.execute_notebook(nb, tmp_path / "out", "quick")
-        assert run.budget_s == 7
+        assert run.time_limit_s == 7
         card = notebook.report_card(["99_fixture"], executed_dir=tmp_path / "out")
         assert card.loc[0, "value"] == "0.50" and card.loc[0, "result"] == "fixture accuracy"
         work = {w.chapter: w for w in budget.course_workloads("full")}["99_fixture"]

@@ -36,8 +36,14 @@ MODULES = _modules()
 
 def _imports(path: Path, name: str) -> list[tuple[str, bool]]:
     """(imported course module, at module level?) for every import of ``path``."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    top = set(map(id, tree.body))
+    source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    # An import inside a function counts as at the top only where its line says which heavy
+    # library it keeps out of a light process ("# heavy: torch; ..."), as the README allows.
+    top = set(map(id, tree.body)) | {id(node) for node in ast.walk(tree)
+                                     if isinstance(node, ast.Import | ast.ImportFrom)
+                                     and "# heavy:" in lines[node.lineno - 1]}
     found = []
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     for node in ast.walk(tree):
@@ -127,8 +133,9 @@ def _chapters_importing(module: str) -> list[str]:
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         code = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"]
                          if c["cell_type"] == "code")
+        # an import, or a run of the module as a script (python -m helpers.ddp, torchrun -m ...)
         if re.search(rf"from helpers import [^\n]*\b{short}\b|import helpers\.{short}\b|"
-                     rf"from helpers\.{short} import", code):
+                     rf"from helpers\.{short} import|[\"' ]helpers\.{short}[\"' ]", code):
             found.append(nb.stem)
     return found
 

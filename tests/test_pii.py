@@ -19,13 +19,13 @@ def test_planted_spans_point_at_their_values():
 
 def test_an_unknown_entity_type_is_an_error_listing_the_known_ones(engine):
     with pytest.raises(ValueError, match=r"unknown entity type\(s\) \['SOCIAL'\].*EMAIL_ADDRESS"):
-        pii.evaluate(engine, pii.planted_corpus(2), entities=["EMAIL_ADDRESS", "SOCIAL"])
+        pii.detection_scores(engine, pii.planted_corpus(2), entities=["EMAIL_ADDRESS", "SOCIAL"])
 
 
 def test_evaluation_counts_hits_misses_and_false_positives(engine):
     corpus = [pii.Planted("Mail bob@example.com now", [(5, 20, "EMAIL_ADDRESS")]),
               pii.Planted("Call 212-555-0142 please", [])]  # an unplanted phone: a false positive
-    table = pii.evaluate(engine, corpus, entities=["EMAIL_ADDRESS", "PHONE_NUMBER"])
+    table = pii.detection_scores(engine, corpus, entities=["EMAIL_ADDRESS", "PHONE_NUMBER"])
     assert table.loc["EMAIL_ADDRESS", ["planted", "found", "predicted"]].tolist() == [1, 1, 1]
     assert table.loc["PHONE_NUMBER", "predicted"] == 1 and table.loc["PHONE_NUMBER", "precision"] == 0
     wrong = pii.mistakes(engine, corpus, entities=["EMAIL_ADDRESS", "PHONE_NUMBER"])

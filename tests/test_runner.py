@@ -30,7 +30,7 @@ def test_toc_naming_a_missing_notebook_is_an_error(tiny_course):
 def test_execute_injects_profile_records_time_and_glue(tiny_course, tmp_path):
     out = tmp_path / "executed"
     run = runner.execute_notebook(tiny_course / "notebooks" / "a_ok.ipynb", out, "full")
-    assert run.ok and run.profile == "full" and run.budget_s is None  # no full budget set
+    assert run.ok and run.profile == "full" and run.time_limit_s is None  # no full budget set
     assert read_glued(out / "a_ok.ipynb") == {"answer": 42, "ratio": 0.25, "name": "full"}
     timings = json.loads((out / runner.TIMINGS_FILE).read_text())
     assert timings["a_ok"]["seconds"] > 0

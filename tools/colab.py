@@ -26,7 +26,7 @@ from pathlib import Path
 
 from helpers import REF, REPOSITORY
 
-from .toc import toc_notebooks
+from .toc import cell_source, toc_notebooks
 
 __all__ = ["badge", "install_cell", "DRIVE_CELL", "sync", "check", "imported_modules",
            "declared_distributions", "undeclared_imports", "floor_pins", "main"]
@@ -87,15 +87,11 @@ if KEEP_ON_DRIVE and "google.colab" in sys.modules:
     print("data and checkpoints now go to", os.environ["DL_HANDBOOK_HOME"])'''
 
 
-def _source(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
 def _cells(nb: dict) -> tuple[int | None, int | None]:
     """Indices of the install cell and the Drive cell (None where absent)."""
     install = drive = None
     for i, cell in enumerate(nb["cells"]):
-        src = _source(cell)
+        src = cell_source(cell)
         if cell["cell_type"] == "code" and src.startswith("# Colab only: install"):
             install = i
         elif cell["cell_type"] == "code" and src.startswith(DRIVE_MARK):
@@ -110,12 +106,12 @@ def check(notebooks: Iterable[Path], root: Path = ROOT) -> list[str]:
         nb = json.loads(Path(path).read_text(encoding="utf-8"))
         name = Path(path).stem
         title = next((c for c in nb["cells"] if c["cell_type"] == "markdown"), None)
-        if title is None or badge(name) not in _source(title):
+        if title is None or badge(name) not in cell_source(title):
             problems.append(f"{name}: its first Markdown cell lacks the badge {badge(name)}")
         install, drive = _cells(nb)
-        if install is None or _source(nb["cells"][install]) != install_cell(root):
+        if install is None or cell_source(nb["cells"][install]) != install_cell(root):
             problems.append(f"{name}: the install cell is missing or out of date")
-        if drive is None or _source(nb["cells"][drive]) != DRIVE_CELL:
+        if drive is None or cell_source(nb["cells"][drive]) != DRIVE_CELL:
             problems.append(f"{name}: the Google Drive cell is missing or out of date")
         elif install is not None and drive != install + 1:
             problems.append(f"{name}: the Google Drive cell should follow the install cell")
@@ -163,7 +159,7 @@ def imported_modules(path: Path) -> set[str]:
     path = Path(path)
     if path.suffix == ".ipynb":
         nb = json.loads(path.read_text(encoding="utf-8"))
-        code = "\n".join(_source(c) for c in nb["cells"] if c["cell_type"] == "code")
+        code = "\n".join(cell_source(c) for c in nb["cells"] if c["cell_type"] == "code")
     else:
         code = path.read_text(encoding="utf-8")
     # IPython magics and shell escapes are not Python

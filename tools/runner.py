@@ -48,7 +48,7 @@ from helpers.profiles import get_profile
 
 from . import references
 from .colab import DRIVE_MARK, INSTALL_MARK
-from .toc import toc_files, toc_notebooks
+from .toc import cell_source, toc_files, toc_notebooks
 from .workshop import facilitator_page
 
 __all__ = [
@@ -82,7 +82,7 @@ class NotebookRun:
     notebook: str
     profile: str
     seconds: float
-    budget_s: float | None
+    time_limit_s: float | None
     ok: bool
     training: str = "-"
     machine: str = ""
@@ -194,11 +194,11 @@ def kernel_environment(extra: dict[str, str] | None = None) -> Iterator[None]:
 
 def _budget(notebook: Path, profile: str) -> float | None:
     """The chapter's declared time budget (``helpers/chapters``); a notebook that is not a
-    course chapter (a test's fixture) may carry one in its metadata (``handbook.budget_s``)."""
+    course chapter (a test's fixture) may carry one in its metadata (``handbook.time_limit_s``)."""
     if notebook.stem in chapters.REGISTRY:
-        return chapters.REGISTRY[notebook.stem].budget_s.get(profile)
+        return chapters.REGISTRY[notebook.stem].time_limit_s.get(profile)
     meta = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {})
-    return meta.get("handbook", {}).get("budget_s", {}).get(profile)
+    return meta.get("handbook", {}).get("time_limit_s", {}).get(profile)
 
 
 def _record(out_dir: Path, run: NotebookRun) -> None:
@@ -335,10 +335,10 @@ def check_executed(notebooks: list[Path], out_dir: Path, profile: str) -> list[s
         elif dst.stat().st_mtime < src.stat().st_mtime:
             problems.append(f"{src.stem}: source changed after it was executed")
         run = timings.get(src.stem)
-        if run and run["budget_s"] and run["seconds"] > OVER_BUDGET_FACTOR * run["budget_s"]:
+        if run and run["time_limit_s"] and run["seconds"] > OVER_BUDGET_FACTOR * run["time_limit_s"]:
             problems.append(
                 f"{src.stem}: took {run['seconds']:.0f} s, over {OVER_BUDGET_FACTOR:g}x its "
-                f"{run['budget_s']:.0f} s budget")
+                f"{run['time_limit_s']:.0f} s budget")
     return problems
 
 
@@ -358,17 +358,13 @@ def time_line(run: dict | None, full: dict | None,
     return f"{TIME_LINE} {quick}, {when}; {other}."
 
 
-def _cell_text(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
 def _fill_time(nb: dict, run: dict | None, full: dict | None,
                when: str = "measured when this book was built") -> None:
     """Replace the paragraph starting with "**Time:**" in the first Markdown cell of ``nb``."""
     for cell in nb["cells"]:
         if cell["cell_type"] != "markdown":
             continue
-        paragraphs = _cell_text(cell).split("\n\n")
+        paragraphs = cell_source(cell).split("\n\n")
         hits = [i for i, para in enumerate(paragraphs) if para.startswith(TIME_LINE)]
         if hits:
             paragraphs[hits[0]] = time_line(run, full, when)
@@ -388,11 +384,11 @@ def _tidy_for_reading(nb: dict) -> None:
     Markdown links at the book's layout (``references.for_book``)."""
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown":
-            cell["source"] = references.for_book(_cell_text(cell))
+            cell["source"] = references.for_book(cell_source(cell))
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if INJECTED_TAG in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
-        elif cell["cell_type"] == "code" and _cell_text(cell).startswith((INSTALL_MARK, DRIVE_MARK)) \
+        elif cell["cell_type"] == "code" and cell_source(cell).startswith((INSTALL_MARK, DRIVE_MARK)) \
                 and "hide-cell" not in tags:
             tags.append("hide-cell")
 
@@ -484,7 +480,7 @@ def format_time_table(out_dir: Path) -> str:
              "training", "-" * 90]
     for name in sorted(runs):
         r = runs[name]
-        budget = r["budget_s"]
+        budget = r["time_limit_s"]
         status = "FAILED" if not r["ok"] else (
             "OVER BUDGET" if budget and r["seconds"] > budget else "ok")
         budget_txt = f"{budget:.0f}" if budget else "-"

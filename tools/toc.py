@@ -11,7 +11,7 @@ import yaml
 
 from helpers.paths import REPO_ROOT
 
-__all__ = ["TOC", "toc_files", "toc_notebooks"]
+__all__ = ["TOC", "toc_files", "toc_notebooks", "cell_source"]
 
 TOC = REPO_ROOT / "book" / "_toc.yml"
 
@@ -42,3 +42,8 @@ def toc_notebooks(toc: Path, root: Path = REPO_ROOT) -> list[Path]:
                 raise FileNotFoundError(f"_toc.yml lists {entry!r} but {path} does not exist")
             found.append(path)
     return found
+
+
+def cell_source(cell: dict) -> str:
+    """A notebook cell's source as one string (nbformat stores it as a list of lines or a string)."""
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]

@@ -161,7 +161,7 @@ class Outline:
     prerequisites: str
     questions: tuple[str, ...]
     words: int
-    full_budget_s: float | None = None  # the notebook's declared full-profile budget
+    full_time_limit_s: float | None = None  # the notebook's declared full-profile budget
 
 
 def _number(stem: str) -> str:
@@ -197,8 +197,8 @@ def outline(path: Path) -> Outline:
     questions = tuple(re.sub(r"\s+", " ", q).strip()
                       for q in re.findall(r"^\d+\.\s+(.+?)(?=^\d+\.\s|\Z)", exercises,
                                           re.MULTILINE | re.DOTALL))
-    budget = chapters.REGISTRY[path.stem].budget_s.get("full") if path.stem in chapters.REGISTRY \
-        else nb.metadata.get("handbook", {}).get("budget_s", {}).get("full")
+    budget = chapters.REGISTRY[path.stem].time_limit_s.get("full") if path.stem in chapters.REGISTRY \
+        else nb.metadata.get("handbook", {}).get("time_limit_s", {}).get("full")
     return Outline(path.stem, _number(path.stem), title, tuple(objectives),
                    re.sub(r"\s+", " ", prereq.group(1)).strip() if prereq else "none",
                    questions, len(re.findall(r"[A-Za-z]+", text)), budget)
@@ -325,7 +325,7 @@ def facilitator_page(notebooks: list[Path], timings: dict[str, Any], full: dict[
         run = "not measured" if row[3] is None else f"{row[3]:.0f}"
         full_run = full.get(o.stem, {}).get("seconds")
         full_text = (f"{full_run / 60:.0f} min" if full_run else "not measured yet" + (
-            f" (budget {o.full_budget_s / 60:.0f} min)" if o.full_budget_s else ""))
+            f" (budget {o.full_time_limit_s / 60:.0f} min)" if o.full_time_limit_s else ""))
         lines.append(f"| [{row[0]}](notebooks/{o.stem}.ipynb) | {row[1]} | {row[2]} | {run} | {full_text} |")
     lines += ["", "## How the chapters depend on each other", "",
               f"![chapter dependencies]({figure.name})", "",

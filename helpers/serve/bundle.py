@@ -57,7 +57,7 @@ def export_bundle(classifier: Any, tokenizer: Any, folder: str | Path, *, name: 
     drift check: the exported model's last-class probability on ``reference_texts``, the
     test set) and ``model-card.md``. The version is the model file's SHA-256, shortened: a
     new model is a new version. Returns the bundle's metadata."""
-    from .. import compress, text  # torch: the exporter needs it, the service does not
+    from .. import compress, text  # heavy: torch; the exporter needs it, the service does not
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
