@@ -33,6 +33,8 @@ __all__ = [
     "read_labelled_csv",
     "out_of_fold_probs",
     "find_label_issues",
+    "flip_labels",
+    "flip_and_detect",
     "imbalance_report",
     "cross_split_matches",
     "stratified_split",
@@ -262,6 +264,41 @@ def find_label_issues(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
     from cleanlab.filter import find_label_issues as _find
 
     return _find(labels=np.asarray(labels), pred_probs=pred_probs, filter_by="both")
+
+
+def flip_labels(labels: np.ndarray, fraction: float, rng: np.random.Generator,
+                classes: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A copy of ``labels`` with ``int(fraction * len(labels))`` of them, drawn by ``rng``,
+    changed to another of ``classes`` (default: the classes present), drawn uniformly; and the
+    boolean mask of the flipped records."""
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    labels = np.asarray(labels)
+    classes = np.unique(labels) if classes is None else np.asarray(classes)
+    flipped = np.zeros(len(labels), bool)
+    flipped[rng.choice(len(labels), int(fraction * len(labels)), replace=False)] = True
+    out = labels.copy()
+    for i in np.flatnonzero(flipped):
+        out[i] = rng.choice(classes[classes != labels[i]])
+    return out, flipped
+
+
+def flip_and_detect(images: np.ndarray, labels: np.ndarray, classes: Sequence[int], n: int,
+                    fraction: float, model, seed: int, folds: int = 5) -> dict[str, float]:
+    """The label-error detector on a sample whose errors we know: draw ``n`` of the ``images``
+    whose label is in ``classes`` (by ``seed``), flip ``fraction`` of their labels
+    (``flip_labels``), find label issues from ``model``'s out-of-fold probabilities on the
+    flattened pixels scaled to [0, 1], and score them against the flips (``detector_scores``,
+    plus ``oof_acc``, the model's out-of-fold accuracy against the given labels)."""
+    rng = np.random.default_rng(seed)
+    pool = np.flatnonzero(np.isin(labels, classes))
+    pick = rng.choice(pool, n, replace=False)
+    given, flipped = flip_labels(labels[pick], fraction, rng, classes)
+    classes_, codes = np.unique(given, return_inverse=True)
+    x = images[pick].reshape(n, -1) / 255.0
+    probs = out_of_fold_probs(x, codes, model, folds=folds, seed=seed)
+    scores = detector_scores(find_label_issues(codes, probs), flipped)
+    return {**scores, "oof_acc": float((probs.argmax(1) == codes).mean())}
 
 
 def imbalance_report(labels: Sequence[int], names: Sequence[str] | None = None) -> pd.DataFrame:

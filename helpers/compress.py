@@ -183,20 +183,16 @@ def measure_variant(fn: Callable[..., Any], single: Sequence[Any], batch: Sequen
     return row, probs
 
 
+# chapter 08's names for the features ``hardware.cpu_features`` reads (one parser, in hardware)
+_CPU_KEYS = {"avx2": "AVX2", "avx512f": "AVX-512", "vnni": "VNNI", "avx512_bf16": "AVX512-BF16", "amx": "AMX"}
+
+
 def cpu_features() -> dict[str, bool]:
-    """Which int8 and bf16 instruction sets this CPU reports (Linux ``/proc/cpuinfo``; other
-    systems report none): int8 matrix kernels are fast only with VNNI or AMX."""
-    flags: set[str] = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
-    return {"avx2": "avx2" in flags, "avx512f": "avx512f" in flags,
-            "vnni": bool({"avx512_vnni", "avx_vnni"} & flags), "avx512_bf16": "avx512_bf16" in flags,
-            "amx": bool({"amx_int8", "amx_tile"} & flags)}
+    """Which int8 and bf16 instruction sets this CPU reports, under chapter 08's key names
+    (``hardware.cpu_features`` reads them; systems without ``/proc/cpuinfo`` report none):
+    int8 matrix kernels are fast only with VNNI or AMX."""
+    found = hardware.cpu_features()
+    return {key: found[name] for key, name in _CPU_KEYS.items()}
 
 
 def _batch_size(inputs: Sequence[Any]) -> int:

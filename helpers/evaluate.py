@@ -6,8 +6,8 @@ honest?"); everything else is taught in ``notebooks/07_evaluation_fairness.ipynb
 * **Intervals.** ``bootstrap_metrics`` resamples the test set (with replacement) and reports
   accuracy, macro-F1, ROC AUC, average precision and ECE with 95% percentile intervals. A
   resample is a vector of integer weights (how often each row was drawn), so every metric is a
-  weighted count and all resamples are computed at once with numpy; ``tests/test_evaluate.py``
-  checks each against scikit-learn given the same weights.
+  weighted count and all resamples are computed at once with numpy: that engine is
+  ``helpers/resample.py`` (``bootstrap_weights`` and ``METRICS`` are importable from here too).
 * **Two models, one test set.** ``paired_bootstrap`` resamples the rows once for both models
   (the difference of a metric, with its interval and a verdict); ``mcnemar`` is the exact test
   on the rows where exactly one model is right (``scipy.stats.binomtest``).
@@ -15,7 +15,8 @@ honest?"); everything else is taught in ``notebooks/07_evaluation_fairness.ipynb
   et al. 2017), ``reliability_diagram``; ``fit_temperature`` on validation logits and
   ``apply_temperature`` on test logits.
 * **Decisions.** ``choose_threshold`` picks a threshold on validation for stated costs of a
-  false positive and a false negative; ``expected_cost`` scores it on test.
+  false positive and a false negative; ``expected_cost`` scores it on test, and
+  ``paired_cost`` compares two thresholds on the same test rows (paired bootstrap).
 * **Slices and groups.** ``slice_metrics``: a metric per slice with its size and interval;
   empty slices are kept with ``n = 0``. ``group_metrics`` (Fairlearn's ``MetricFrame`` with its
   bootstrap) and ``disparities`` (demographic-parity and equalized-odds differences with
@@ -32,81 +33,36 @@ import numpy as np
 import pandas as pd
 
 from helpers.experiment import verdict
+from helpers.resample import (
+    METRICS,
+    as_probs,
+    bootstrap_weights,
+    check_metrics,
+    check_probs,
+    confidence_bins,
+    one_hot,
+    percentile_interval,
+    safe_div,
+    weighted_metrics,
+)
 
 __all__ = [
     "METRICS", "calibration_table", "expected_calibration_error", "bootstrap_weights",
     "bootstrap_metrics", "per_class_metrics", "curve_band", "paired_bootstrap", "Paired",
     "mcnemar", "fit_temperature", "apply_temperature", "reliability_diagram",
-    "choose_threshold", "expected_cost", "slice_metrics", "group_metrics", "disparities",
+    "choose_threshold", "expected_cost", "paired_cost", "slice_metrics", "group_metrics",
+    "disparities",
 ]
-
-#: The metrics ``bootstrap_metrics`` knows. ``ece`` is lower-is-better; the others higher.
-METRICS = ("accuracy", "macro_f1", "roc_auc", "average_precision", "ece")
-
-
-# --- checking what comes in ----------------------------------------------------------------
-def _as_probs(probs: np.ndarray) -> np.ndarray:
-    probs = np.asarray(probs, dtype=float)
-    if probs.ndim == 1:  # P(positive) of a binary classifier
-        probs = np.stack([1 - probs, probs], axis=1)
-    if probs.ndim != 2 or probs.shape[1] < 2:
-        raise ValueError(f"probs must be [N, classes] (or [N] of P(positive)), got shape "
-                         f"{probs.shape}")
-    if not np.isfinite(probs).all():
-        row = int(np.flatnonzero(~np.isfinite(probs).all(1))[0])
-        raise ValueError(f"probs must be finite; row {row} is {probs[row].tolist()}")
-    outside = (probs < 0) | (probs > 1)
-    if outside.any():
-        row = int(np.flatnonzero(outside.any(1))[0])
-        raise ValueError(f"probabilities must lie in [0, 1]; row {row} is {probs[row].tolist()}: "
-                         "pass softmax(logits), not the logits")
-    sums = probs.sum(1)
-    if not np.allclose(sums, 1, atol=1e-4):
-        row = int(np.flatnonzero(~np.isclose(sums, 1, atol=1e-4))[0])
-        raise ValueError(f"each row of probs must sum to 1; row {row} sums to {sums[row]:.4f}: "
-                         "pass softmax(logits), not the logits")
-    return probs
-
-
-def _check(y_true: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Labels as integers 0..K-1 and probabilities [N, K], of the same length."""
-    probs = _as_probs(probs)
-    y = np.asarray(y_true)
-    if y.ndim != 1:
-        raise ValueError(f"labels must be one-dimensional, got shape {y.shape}")
-    if len(probs) != len(y):
-        raise ValueError(f"{len(probs)} predictions but {len(y)} labels: they must be the same "
-                         "rows, in the same order")
-    if len(y) == 0:
-        raise ValueError("no predictions to evaluate (0 rows)")
-    if not np.issubdtype(y.dtype, np.integer):
-        if y.dtype == bool or (np.issubdtype(y.dtype, np.number) and np.all(y == np.round(y))):
-            y = y.astype(int)
-        else:
-            raise ValueError(f"labels must be class indices 0..{probs.shape[1] - 1}, got dtype "
-                             f"{y.dtype} (e.g. {y[:3].tolist()})")
-    bad = (y < 0) | (y >= probs.shape[1])
-    if bad.any():
-        raise ValueError(f"labels must be class indices 0..{probs.shape[1] - 1} for "
-                         f"{probs.shape[1]} columns of probs; row {int(np.flatnonzero(bad)[0])} "
-                         f"has label {y[bad][0]}")
-    return y, probs
-
-
-def _one_hot(codes: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros((len(codes), n), dtype=np.float32)
-    out[np.arange(len(codes)), codes] = 1
-    return out
 
 
 # --- calibration -----------------------------------------------------------------------------
 def calibration_table(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
     """Per confidence bin (equal width over [0, 1]): ``count``, mean ``confidence``,
     ``accuracy`` and their ``gap``. Empty bins are left out."""
-    labels, probs = _check(labels, probs)
+    labels, probs = check_probs(labels, probs)
     confidence, correct = probs.max(1), probs.argmax(1) == labels
     edges = np.linspace(0, 1, n_bins + 1)
-    which = _bins(confidence, n_bins)
+    which = confidence_bins(confidence, n_bins)
     rows = []
     for b in np.unique(which):
         inside = which == b
@@ -115,11 +71,6 @@ def calibration_table(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -
     table = pd.DataFrame(rows)
     table["gap"] = table["accuracy"] - table["confidence"]
     return table
-
-
-def _bins(confidence: np.ndarray, n_bins: int) -> np.ndarray:
-    edges = np.linspace(0, 1, n_bins + 1)
-    return np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> float:
@@ -138,7 +89,7 @@ def reliability_diagram(probs: np.ndarray, labels: np.ndarray, ax: Any = None, l
         _, ax = plt.subplots(figsize=(4, 4))
     table = calibration_table(probs, labels, n_bins)
     ece = expected_calibration_error(probs, labels, n_bins)
-    lowest = 1 / _as_probs(probs).shape[1]
+    lowest = 1 / as_probs(probs).shape[1]
     ax.plot([lowest, 1], [lowest, 1], "--", color="gray", lw=1)
     ax.plot(table["confidence"], table["accuracy"], "-", alpha=0.6)
     ax.scatter(table["confidence"], table["accuracy"], s=8 + 300 * table["count"] / table["count"].sum(),
@@ -173,7 +124,7 @@ def fit_temperature(logits: Any, labels: Any) -> float:
     from scipy.special import log_softmax
 
     z = _as_logits(logits)
-    y, _ = _check(labels, _softmax(z))
+    y, _ = check_probs(labels, _softmax(z))
 
     def nll(log_t: float) -> float:
         return float(-log_softmax(z / np.exp(log_t), axis=1)[np.arange(len(y)), y].mean())
@@ -189,83 +140,6 @@ def apply_temperature(logits: Any, temperature: float) -> np.ndarray:
     return _softmax(_as_logits(logits) / temperature)
 
 
-# --- bootstrap -------------------------------------------------------------------------------
-def bootstrap_weights(n: int, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
-    """``[n_boot, n]`` resampling weights: row ``b`` says how often each of the ``n`` rows was
-    drawn in resample ``b`` (each row sums to ``n``)."""
-    if n < 1 or n_boot < 1:
-        raise ValueError(f"need at least one row and one resample, got n={n}, n_boot={n_boot}")
-    draws = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-    draws += np.arange(n_boot)[:, None] * n
-    return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float32)
-
-
-def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(b > 0, a / np.where(b > 0, b, 1), 0.0)
-
-
-def _binary_auc_ap(score: np.ndarray, positive: np.ndarray, w: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """ROC AUC and average precision for every weight row at once (ties as scikit-learn)."""
-    order = np.argsort(-score, kind="stable")  # descending: thresholds from high to low
-    s, pos = score[order], positive[order]
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # one group per distinct score
-    wo = w[:, order]
-    tp = np.add.reduceat(wo * pos, starts, axis=1)  # weighted positives at each score
-    fp = np.add.reduceat(wo * ~pos, starts, axis=1)
-    ptot, ntot = tp.sum(1), fp.sum(1)
-    ctp, cfp = np.cumsum(tp, 1), np.cumsum(fp, 1)
-    # AUC: each positive beats the negatives ranked below it, half for ties
-    neg_below = ntot[:, None] - cfp
-    auc = _safe_div((tp * (neg_below + 0.5 * fp)).sum(1), ptot * ntot)
-    auc[(ptot == 0) | (ntot == 0)] = np.nan
-    ap = _safe_div((tp * _safe_div(ctp, ctp + cfp)).sum(1), ptot)
-    ap[ptot == 0] = np.nan
-    return auc, ap
-
-
-def _weighted_metrics(y: np.ndarray, probs: np.ndarray, w: np.ndarray, metrics: Sequence[str],
-                      n_bins: int = 10) -> dict[str, np.ndarray]:
-    """Each metric for every row of weights ``w`` ([B, N]), vectorized."""
-    k = probs.shape[1]
-    pred = probs.argmax(1)
-    out: dict[str, np.ndarray] = {}
-    total = w.sum(1)
-    if "accuracy" in metrics:
-        out["accuracy"] = w @ (pred == y).astype(np.float32) / total
-    if "macro_f1" in metrics:
-        confusion = (w @ _one_hot(y * k + pred, k * k)).reshape(-1, k, k)
-        tp = np.diagonal(confusion, axis1=1, axis2=2)
-        f1 = _safe_div(2 * tp, confusion.sum(1) + confusion.sum(2))
-        out["macro_f1"] = f1.mean(1)
-    if "roc_auc" in metrics or "average_precision" in metrics:
-        classes = [1] if k == 2 else range(k)  # binary: the positive class, as scikit-learn
-        pairs = [_binary_auc_ap(probs[:, c], y == c, w) for c in classes]
-        out["roc_auc"] = np.mean([p[0] for p in pairs], axis=0)
-        out["average_precision"] = np.mean([p[1] for p in pairs], axis=0)
-    if "ece" in metrics:
-        conf = probs.max(1)
-        onehot = _one_hot(_bins(conf, n_bins), n_bins)
-        gap = w @ (onehot * ((pred == y) - conf)[:, None].astype(np.float32))
-        out["ece"] = np.abs(gap).sum(1) / total
-    return {m: out[m] for m in metrics}
-
-
-def _check_metrics(metrics: Sequence[str]) -> list[str]:
-    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; choose from {list(METRICS)}")
-    return metrics
-
-
-def _percentiles(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    alpha = (1 - confidence) / 2
-    low, high = np.nanquantile(values, [alpha, 1 - alpha])
-    return float(low), float(high)
-
-
 def bootstrap_metrics(y_true: Any, probs: Any, metrics: Sequence[str] = METRICS[:4],
                       n_boot: int = 1000, confidence: float = 0.95, seed: int = 0
                       ) -> pd.DataFrame:
@@ -273,13 +147,13 @@ def bootstrap_metrics(y_true: Any, probs: Any, metrics: Sequence[str] = METRICS[
     bootstrap interval over ``n_boot`` resamples of its rows. ``probs`` is ``[N, K]`` (or
     ``[N]`` of P(positive)); ROC AUC and average precision are one-vs-rest macro averages
     for K > 2, as scikit-learn's ``roc_auc_score(multi_class="ovr")``."""
-    y, probs = _check(y_true, probs)
-    metrics = _check_metrics(metrics)
-    full = _weighted_metrics(y, probs, np.ones((1, len(y)), np.float32), metrics)
-    boot = _weighted_metrics(y, probs, bootstrap_weights(len(y), n_boot, seed), metrics)
-    rows = {m: {"estimate": float(full[m][0]), **dict(zip(("ci_low", "ci_high"),
-                                                           _percentiles(boot[m], confidence),
-                                                           strict=True)), "n": len(y)}
+    y, probs = check_probs(y_true, probs)
+    metrics = check_metrics(metrics)
+    full = weighted_metrics(y, probs, np.ones((1, len(y)), np.float32), metrics)
+    boot = weighted_metrics(y, probs, bootstrap_weights(len(y), n_boot, seed), metrics)
+    rows = {m: {"estimate": float(full[m][0]),
+                **dict(zip(("ci_low", "ci_high"), percentile_interval(boot[m], confidence),
+                           strict=True)), "n": len(y)}
             for m in metrics}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("metric")
 
@@ -288,19 +162,19 @@ def per_class_metrics(y_true: Any, probs: Any, class_names: Sequence[str] | None
                       n_boot: int = 1000, confidence: float = 0.95, seed: int = 0
                       ) -> pd.DataFrame:
     """Precision, recall and F1 of each class with bootstrap intervals, and its ``support``."""
-    y, probs = _check(y_true, probs)
+    y, probs = check_probs(y_true, probs)
     k = probs.shape[1]
     names = list(class_names) if class_names is not None else [str(c) for c in range(k)]
     if len(names) != k:
         raise ValueError(f"{len(names)} class names for {k} columns of probs")
     pred = probs.argmax(1)
-    codes = _one_hot(y * k + pred, k * k)
+    codes = one_hot(y * k + pred, k * k)
 
     def scores(w: np.ndarray) -> dict[str, np.ndarray]:
         cm = (w @ codes).reshape(-1, k, k)
         tp = np.diagonal(cm, axis1=1, axis2=2)
-        return {"precision": _safe_div(tp, cm.sum(1)), "recall": _safe_div(tp, cm.sum(2)),
-                "f1": _safe_div(2 * tp, cm.sum(1) + cm.sum(2))}
+        return {"precision": safe_div(tp, cm.sum(1)), "recall": safe_div(tp, cm.sum(2)),
+                "f1": safe_div(2 * tp, cm.sum(1) + cm.sum(2))}
 
     full = scores(np.ones((1, len(y)), np.float32))
     boot = scores(bootstrap_weights(len(y), n_boot, seed))
@@ -309,7 +183,7 @@ def per_class_metrics(y_true: Any, probs: Any, class_names: Sequence[str] | None
         row: dict[str, Any] = {"class": name, "support": int((y == c).sum())}
         for m in ("precision", "recall", "f1"):
             row[m] = float(full[m][0, c])
-            row[f"{m}_low"], row[f"{m}_high"] = _percentiles(boot[m][:, c], confidence)
+            row[f"{m}_low"], row[f"{m}_high"] = percentile_interval(boot[m][:, c], confidence)
         rows.append(row)
     return pd.DataFrame(rows).set_index("class")
 
@@ -323,7 +197,7 @@ def curve_band(y_true: Any, probs: Any, kind: str = "roc", positive: int = 1, n_
 
     if kind not in ("roc", "pr"):
         raise ValueError(f"kind must be 'roc' or 'pr', got {kind!r}")
-    y, probs = _check(y_true, probs)
+    y, probs = check_probs(y_true, probs)
     is_pos, score = (y == positive).astype(int), probs[:, positive]
     if is_pos.min() == is_pos.max():
         raise ValueError(f"class {positive} is {'all' if is_pos[0] else 'none'} of the labels: "
@@ -374,16 +248,16 @@ def paired_bootstrap(y_true: Any, probs_a: Any, probs_b: Any, metric: str = "acc
     """Is model ``a`` better than ``b`` on this test set? Both are scored on the *same*
     resamples, so the interval of the difference is much narrower than the two separate
     intervals would suggest."""
-    y, pa = _check(y_true, probs_a)
-    _, pb = _check(y_true, probs_b)
+    y, pa = check_probs(y_true, probs_a)
+    _, pb = check_probs(y_true, probs_b)
     if pa.shape != pb.shape:
         raise ValueError(f"the two models' probs differ in shape: {pa.shape} and {pb.shape}")
-    (metric,) = _check_metrics([metric])
+    (metric,) = check_metrics([metric])
     ones = np.ones((1, len(y)), np.float32)
     w = bootstrap_weights(len(y), n_boot, seed)
-    a, b = (_weighted_metrics(y, p, ones, [metric])[metric][0] for p in (pa, pb))
-    diffs = _weighted_metrics(y, pa, w, [metric])[metric] - _weighted_metrics(y, pb, w, [metric])[metric]
-    low, high = _percentiles(diffs, confidence)
+    a, b = (weighted_metrics(y, p, ones, [metric])[metric][0] for p in (pa, pb))
+    diffs = weighted_metrics(y, pa, w, [metric])[metric] - weighted_metrics(y, pb, w, [metric])[metric]
+    low, high = percentile_interval(diffs, confidence)
     return Paired(metric, float(a), float(b), float(a - b), low, high, len(y),
                   verdict(low, high, metric != "ece"), confidence)
 
@@ -405,7 +279,7 @@ def mcnemar(y_true: Any, pred_a: Any, pred_b: Any) -> dict[str, float]:
 
 # --- decisions -------------------------------------------------------------------------------
 def _binary(y_true: Any, p_positive: Any) -> tuple[np.ndarray, np.ndarray]:
-    y, probs = _check(y_true, p_positive)
+    y, probs = check_probs(y_true, p_positive)
     if probs.shape[1] != 2:
         raise ValueError(f"a threshold needs a binary classifier, got {probs.shape[1]} classes")
     return y, probs[:, 1]
@@ -417,6 +291,25 @@ def expected_cost(y_true: Any, p_positive: Any, threshold: float, cost_fp: float
     y, p = _binary(y_true, p_positive)
     pred = p >= threshold
     return float((cost_fp * (pred & (y == 0)).sum() + cost_fn * (~pred & (y == 1)).sum()) / len(y))
+
+
+def paired_cost(y_true: Any, p_positive: Any, threshold_a: float, threshold_b: float,
+                cost_fp: float = 1.0, cost_fn: float = 1.0, n_boot: int = 1000,
+                confidence: float = 0.95, seed: int = 0) -> Paired:
+    """Mean cost per example at ``threshold_a`` against ``threshold_b`` on the same rows: the
+    difference ``a - b`` with its paired bootstrap interval, and the verdict for ``a`` (lower
+    cost is better)."""
+    y, p = _binary(y_true, p_positive)
+
+    def row_costs(threshold: float) -> np.ndarray:
+        accept = p >= threshold
+        return np.where(accept, cost_fp * (y == 0), cost_fn * (y == 1)).astype(np.float64)
+
+    a, b = row_costs(threshold_a), row_costs(threshold_b)
+    diffs = bootstrap_weights(len(y), n_boot, seed) @ (a - b) / len(y)
+    low, high = percentile_interval(diffs, confidence)
+    return Paired("cost", float(a.mean()), float(b.mean()), float(a.mean() - b.mean()), low, high,
+                  len(y), verdict(low, high, higher_is_better=False), confidence)
 
 
 def choose_threshold(y_val: Any, p_val: Any, cost_fp: float = 1.0, cost_fn: float = 1.0
@@ -445,8 +338,8 @@ def slice_metrics(y_true: Any, probs: Any, slices: Any, metric: str = "accuracy"
     within the slice). ``slices`` is one label per row (a list, array or Series; a pandas
     Categorical keeps unused categories) or a mapping ``name -> boolean mask``. A slice with
     no rows is reported with ``n = 0`` and no estimate: it is never dropped."""
-    y, probs = _check(y_true, probs)
-    (metric,) = _check_metrics([metric])
+    y, probs = check_probs(y_true, probs)
+    (metric,) = check_metrics([metric])
     if isinstance(slices, Mapping):
         masks = {name: np.asarray(m, dtype=bool) for name, m in slices.items()}
     else:
@@ -465,10 +358,10 @@ def slice_metrics(y_true: Any, probs: Any, slices: Any, metric: str = "accuracy"
                                "ci_high": np.nan}
         if n:
             ys, ps = y[mask], probs[mask]
-            row["estimate"] = float(_weighted_metrics(ys, ps, np.ones((1, n), np.float32),
-                                                      [metric])[metric][0])
-            boot = _weighted_metrics(ys, ps, bootstrap_weights(n, n_boot, seed + i), [metric])
-            row["ci_low"], row["ci_high"] = _percentiles(boot[metric], confidence)
+            row["estimate"] = float(weighted_metrics(ys, ps, np.ones((1, n), np.float32),
+                                                     [metric])[metric][0])
+            boot = weighted_metrics(ys, ps, bootstrap_weights(n, n_boot, seed + i), [metric])
+            row["ci_low"], row["ci_high"] = percentile_interval(boot[metric], confidence)
         rows.append(row)
     return pd.DataFrame(rows).set_index("slice")
 
@@ -524,13 +417,13 @@ def group_metrics(y_true: Any, y_pred: Any, sensitive: Any, n_boot: int = 200,
 
 def _disparity_values(y: np.ndarray, p: np.ndarray, g: np.ndarray, w: np.ndarray
                       ) -> dict[str, np.ndarray]:
-    onehot = _one_hot(g, g.max() + 1)
+    onehot = one_hot(g, g.max() + 1)
     n = w @ onehot
-    sel = _safe_div(w @ (onehot * p[:, None]), n)
+    sel = safe_div(w @ (onehot * p[:, None]), n)
     pos = w @ (onehot * y[:, None])
     neg = n - pos
-    tpr = _safe_div(w @ (onehot * (p * y)[:, None]), pos)
-    fpr = _safe_div(w @ (onehot * (p * (1 - y))[:, None]), neg)
+    tpr = safe_div(w @ (onehot * (p * y)[:, None]), pos)
+    fpr = safe_div(w @ (onehot * (p * (1 - y))[:, None]), neg)
 
     def spread(v: np.ndarray, present: np.ndarray) -> np.ndarray:
         hi = np.where(present, v, -np.inf).max(1)
@@ -556,13 +449,14 @@ def disparities(y_true: Any, y_pred: Any, sensitive: Any, y_pred_b: Any = None,
     rows = {}
     for m in full:
         rows[m] = {"estimate": float(full[m][0]),
-                   **dict(zip(("ci_low", "ci_high"), _percentiles(boot[m], confidence), strict=True))}
+                   **dict(zip(("ci_low", "ci_high"), percentile_interval(boot[m], confidence),
+                              strict=True))}
     if y_pred_b is not None:
         _, pb = _hard(y_true, y_pred_b)
         pb32 = pb.astype(np.float32)
         full_b, boot_b = _disparity_values(y32, pb32, g, ones), _disparity_values(y32, pb32, g, w)
         for m in full:
-            low, high = _percentiles(boot_b[m] - boot[m], confidence)
+            low, high = percentile_interval(boot_b[m] - boot[m], confidence)
             rows[m] |= {"estimate_b": float(full_b[m][0]), "b_minus_a": float(full_b[m][0] - full[m][0]),
                         "diff_low": low, "diff_high": high,
                         "verdict_b": verdict(low, high, higher_is_better=False)}

@@ -13,6 +13,11 @@ One training run is one draw: another seed gives another number. So a claim such
 difference excludes zero; otherwise ``"indistinguishable at this budget"``: more seeds (or
 more data) could still tell them apart, this experiment cannot. The statistics are
 ``scipy.stats``: a t-interval by default, or ``scipy.stats.bootstrap``.
+
+A bounded metric (an accuracy lies in [0, 1]) gets ``summarize(..., bounds=(0, 1))``: the
+interval is cut at the bounds, which loses no coverage, since the mean cannot lie outside
+them. Many comparisons read at once: ``holm`` adjusts their p-values and ``correct`` redoes
+their verdicts at a family-wise 5% level (Holm, 1979).
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ import pandas as pd
 
 from . import env
 
-__all__ = ["over_seeds", "summarize", "compare", "verdict", "Comparison", "plot_intervals", "VERDICTS"]
+__all__ = ["over_seeds", "summarize", "compare", "verdict", "Comparison", "plot_intervals", "VERDICTS",
+           "holm", "correct"]
 
 VERDICTS = ("better", "worse", "indistinguishable at this budget")
 
@@ -71,20 +77,30 @@ def _interval(values: np.ndarray, confidence: float, method: str) -> tuple[float
 
 
 def summarize(runs: pd.DataFrame, metric: str = "value", by: str | None = "config",
-              confidence: float = 0.95, method: str = "t") -> pd.DataFrame:
+              confidence: float = 0.95, method: str = "t",
+              bounds: tuple[float, float] | None = None) -> pd.DataFrame:
     """Per ``by`` group (or over all rows if ``by`` is None): ``n``, ``mean``, ``std`` and a
     ``confidence`` interval of the mean (``ci_low``, ``ci_high``), a t-interval or a BCa
     bootstrap (``method="bootstrap"``). Groups keep their order of first appearance.
 
     With 3-5 seeds use the t-interval: the bootstrap has too few points to resample and its
-    intervals come out too narrow (``tests/test_experiment.py`` measures both)."""
+    intervals come out too narrow (``tests/test_experiment.py`` measures both).
+
+    ``bounds=(low, high)``: the metric's possible range, e.g. ``(0, 1)`` for an accuracy. The
+    interval is then cut at the bounds: the mean cannot lie outside them, so the cut interval
+    covers it exactly as often as the uncut one (a t-interval of 3 seeds with one failed run
+    can otherwise reach [-0.35, 1.35]). A cut interval is still wide; it says the same thing."""
     if metric not in runs.columns:
         raise KeyError(f"no column {metric!r}; the runs have {list(runs.columns)}")
+    if bounds is not None and not bounds[0] < bounds[1]:
+        raise ValueError(f"bounds must be (low, high) with low < high, got {bounds!r}")
     groups = runs.groupby(by, sort=False)[metric] if by is not None else [("all", runs[metric])]
     rows = {}
     for name, values in groups:
         values = values.to_numpy(dtype=float)
         low, high = _interval(values, confidence, method)
+        if bounds is not None:
+            low, high = max(low, bounds[0]), min(high, bounds[1])
         rows[name] = {"n": len(values), "mean": values.mean(), "std": values.std(ddof=1),
                       "ci_low": low, "ci_high": high}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(by or "group")
@@ -93,7 +109,8 @@ def summarize(runs: pd.DataFrame, metric: str = "value", by: str | None = "confi
 @dataclass(frozen=True)
 class Comparison:
     """``a`` against ``b`` on ``metric``, paired by seed: the mean difference ``a - b``, its
-    interval, the number of seeds and the verdict for ``a`` (one of ``VERDICTS``)."""
+    interval, the number of seeds and the verdict for ``a`` (one of ``VERDICTS``); ``p``, the
+    paired t-test's p-value, is what ``correct`` adjusts for many comparisons."""
 
     a: str
     b: str
@@ -104,11 +121,16 @@ class Comparison:
     n: int
     verdict: str
     confidence: float = 0.95
+    p: float = float("nan")  # two-sided, paired t-test (NaN for the bootstrap)
+    higher_is_better: bool = True
+    p_holm: float | None = None  # set by ``correct``: the verdict then follows it
 
     def __str__(self) -> str:
         pct = round(100 * self.confidence)
+        holm = "" if self.p_holm is None else f", Holm-adjusted p {self.p_holm:.3g}"
         return (f"{self.a} - {self.b} ({self.metric}): {self.diff:+.4f}, {pct}% CI "
-                f"[{self.ci_low:+.4f}, {self.ci_high:+.4f}] over {self.n} seeds: {self.verdict}")
+                f"[{self.ci_low:+.4f}, {self.ci_high:+.4f}] over {self.n} seeds{holm}: "
+                f"{self.verdict}")
 
 
 def verdict(low: float, high: float, higher_is_better: bool = True) -> str:
@@ -143,7 +165,54 @@ def compare(runs: pd.DataFrame, metric: str, a: Any, b: Any, by: str = "config",
     low, high = _interval(diffs, confidence, method)
     verdict_ = verdict(low, high, higher_is_better)
     return Comparison(str(a), str(b), metric, float(diffs.mean()), low, high, len(diffs),
-                      verdict_, confidence)
+                      verdict_, confidence, _p_value(diffs) if method == "t" else float("nan"),
+                      higher_is_better)
+
+
+def _p_value(diffs: np.ndarray) -> float:
+    """Two-sided p-value of the paired t-test that the mean difference is 0 (the t-interval
+    excludes 0 exactly when it is below 1 - confidence). No spread: 0 if the differences are
+    not 0, else 1."""
+    from scipy import stats
+
+    if np.ptp(diffs) == 0:
+        return 0.0 if diffs[0] != 0 else 1.0
+    return float(stats.ttest_1samp(diffs, 0.0).pvalue)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given (Holm, 1979).
+
+    Sort the m p-values; the k-th smallest (k = 0, 1, ...) is multiplied by m - k, and each
+    adjusted value is at least the one before it (capped at 1). Rejecting where the adjusted
+    value is below alpha keeps the chance of *any* false "better" or "worse" among the m
+    comparisons below alpha, whatever they are; m unadjusted tests at 5% give about 0.05 m
+    false verdicts on average when nothing differs."""
+    p = np.asarray(p_values, dtype=float)
+    if np.isnan(p).any():
+        raise ValueError("a p-value is NaN (bootstrap comparisons have none): use method='t'")
+    adjusted, running = np.empty_like(p), 0.0
+    for rank, i in enumerate(np.argsort(p, kind="stable")):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted.tolist()
+
+
+def correct(comparisons: Sequence[Comparison]) -> list[Comparison]:
+    """The ``comparisons`` (from ``compare``), read as one family: each with its Holm-adjusted
+    p-value (``p_holm``) and its verdict redone from it: ``"better"`` or ``"worse"`` (by the
+    sign of the difference, and each comparison's ``higher_is_better``) only when
+    ``p_holm < 1 - confidence``, else "indistinguishable at this budget". The intervals stay
+    the per-comparison ones: an interval that excludes 0 may now read "indistinguishable"."""
+    from dataclasses import replace
+
+    out = []
+    for c, p_adj in zip(comparisons, holm([c.p for c in comparisons]), strict=True):
+        gain = c.diff if c.higher_is_better else -c.diff
+        v = VERDICTS[2] if p_adj >= 1 - c.confidence or gain == 0 else \
+            VERDICTS[0] if gain > 0 else VERDICTS[1]
+        out.append(replace(c, verdict=v, p_holm=p_adj))
+    return out
 
 
 def plot_intervals(summary: pd.DataFrame, ax: Any = None, xlabel: str = "",

@@ -10,8 +10,9 @@ attacker learns:
 * ``train_private``: epochs under ``BatchMemoryManager`` (large logical batches in small
   physical ones), returning the epsilon spent;
 * ``logit_confidence``: the logit-scaled confidence ``log p_y - log(1 - p_y)`` that LiRA models;
-* ``loss_threshold_scores`` and ``lira_offline``: a membership score per example (higher: more
-  likely a training member);
+* ``loss_threshold_scores`` and ``lira`` (online or offline, per-example or fixed variance;
+  ``lira_offline`` is its offline, per-example form): a membership score per example (higher:
+  more likely a training member);
 * ``attack_metrics`` (ROC, AUC, TPR at 1% and 0.1% FPR, from ``sklearn.metrics.roc_curve``)
   and ``tpr_at_fpr_interval`` (a bootstrap over target points).
 """
@@ -27,7 +28,7 @@ import torch
 from torch import nn
 
 __all__ = ["dp_ready", "make_private", "train_private", "logit_confidence", "loss_threshold_scores",
-           "lira_offline", "tpr_at_fpr", "attack_metrics", "tpr_at_fpr_interval"]
+           "lira_offline", "lira", "tpr_at_fpr", "attack_metrics", "tpr_at_fpr_interval"]
 
 
 def dp_ready(model: nn.Module) -> nn.Module:
@@ -69,7 +70,9 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, loader: tor
         raise ValueError(f"epochs must be >= 1 and max_grad_norm > 0, got {epochs} and {max_grad_norm}")
     problems = ModuleValidator.validate(model, strict=False)
     if problems:
-        names = sorted({type(p).__name__ + ": " + str(p).splitlines()[0][:120] for p in problems})
+        # each problem's first sentence, whole (Opacus' messages run to a paragraph)
+        names = "; ".join(sorted({f"{type(p).__name__}: {str(p).splitlines()[0].split('. ')[0].rstrip('.')}"
+                                  for p in problems}))
         raise ValueError(f"{type(model).__name__} cannot be trained with DP-SGD as it is ({names}). "
                          "BatchNorm mixes the examples of a batch, so one example's gradient is no "
                          "longer its own: run model = opacus.validators.ModuleValidator.fix(model) "
@@ -122,14 +125,45 @@ def loss_threshold_scores(logits: np.ndarray | torch.Tensor, labels: np.ndarray 
 
 def lira_offline(target_confidence: np.ndarray, shadow_confidence: np.ndarray, shadow_in: np.ndarray,
                  min_std: float = 1e-3) -> np.ndarray:
-    """Offline LiRA (Carlini et al. 2022): for each example, a Gaussian fitted to its
-    logit-scaled confidence in the shadow models that did *not* train on it; the score is how
-    far into that distribution's upper tail the target model's confidence lies
-    (``-log P(Z > s)``: higher means more likely a member).
+    """Offline LiRA (Carlini et al. 2022) with a per-example variance: ``lira(...,
+    online=False, fixed_variance=False)``; kept under this name for code written against it."""
+    return lira(target_confidence, shadow_confidence, shadow_in, online=False,
+                fixed_variance=False, min_std=min_std)
+
+
+def _gaussian(conf: np.ndarray, mask: np.ndarray, fixed_variance: bool, min_std: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example mean and standard deviation of ``conf`` over the shadows where ``mask`` is
+    True; examples with fewer than 2 such shadows get the pooled ones. ``fixed_variance``: one
+    standard deviation for all examples (the residuals about each example's mean, pooled)."""
+    values = np.where(mask, conf, np.nan)
+    few = mask.sum(0) < 2
+    with warnings.catch_warnings():  # columns with fewer than 2 shadows: replaced just below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(values, axis=0)
+        std = np.nanstd(values, axis=0, ddof=1)
+    mean[few], std[few] = np.nanmean(values), np.nanstd(values)
+    if fixed_variance:
+        residuals = (values - mean)[:, ~few]
+        std = np.full(conf.shape[1], np.sqrt(np.nanmean(residuals ** 2)))
+    return mean, np.maximum(std, min_std)
+
+
+def lira(target_confidence: np.ndarray, shadow_confidence: np.ndarray, shadow_in: np.ndarray,
+         online: bool = True, fixed_variance: bool = True, min_std: float = 1e-3) -> np.ndarray:
+    """LiRA (Carlini et al. 2022): a likelihood-ratio membership score per example, from the
+    example's logit-scaled confidence in shadow models that did (``in``) and did not (``out``)
+    train on it. Higher means more likely a member.
+
+    * offline (``online=False``): how far into the upper tail of the example's ``out``
+      Gaussian the target's confidence lies, ``-log P(Z > s)``;
+    * online: ``log N(s; in) - log N(s; out)``, the log-likelihood ratio of the two Gaussians;
+    * ``fixed_variance``: one variance per Gaussian for all examples, which the paper
+      recommends with few shadow models (a per-example variance from a handful is noisy).
 
     ``shadow_confidence`` and ``shadow_in`` are ``[shadows, examples]``; ``shadow_in`` is True
-    where that shadow trained on that example. An example with fewer than 2 "out" shadows gets
-    the global out-distribution instead.
+    where that shadow trained on that example. An example with fewer than 2 shadows on a side
+    gets that side's pooled Gaussian instead.
 
     Raises:
         ValueError: fewer than 2 shadow models, or shapes that disagree.
@@ -145,15 +179,11 @@ def lira_offline(target_confidence: np.ndarray, shadow_confidence: np.ndarray, s
     if inside.shape != conf.shape or target.shape != conf.shape[1:]:
         raise ValueError(f"shapes disagree: shadow confidences {conf.shape}, in-mask {inside.shape}, "
                          f"target {target.shape}")
-    out = np.where(inside, np.nan, conf)
-    few = (~inside).sum(0) < 2
-    with warnings.catch_warnings():  # columns with no "out" shadow: replaced just below
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(out, axis=0)
-        std = np.nanstd(out, axis=0, ddof=1)
-    mean[few], std[few] = np.nanmean(out), np.nanstd(out)
-    std = np.maximum(std, min_std)
-    return -norm.logsf(target, loc=mean, scale=std)
+    mean_out, std_out = _gaussian(conf, ~inside, fixed_variance, min_std)
+    if not online:
+        return -norm.logsf(target, loc=mean_out, scale=std_out)
+    mean_in, std_in = _gaussian(conf, inside, fixed_variance, min_std)
+    return norm.logpdf(target, mean_in, std_in) - norm.logpdf(target, mean_out, std_out)
 
 
 def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, at: float) -> float:

@@ -163,3 +163,23 @@ def test_missing_and_oversized_images_are_named_for_what_they_are(tmp_path, monk
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 784 pixels: over twice the limit
     with pytest.raises(DataFormatError, match="g.png: .*decompression bomb"):
         clean.read_image_file(good, (28, 28))
+
+
+def test_flip_labels_changes_exactly_the_share_asked_to_another_class():
+    labels = np.repeat([1, 3, 5], 20)
+    out, flipped = clean.flip_labels(labels, 0.25, np.random.default_rng(0), classes=[1, 3, 5])
+    assert flipped.sum() == 15 and (out[flipped] != labels[flipped]).all()
+    assert (out[~flipped] == labels[~flipped]).all() and set(out) <= {1, 3, 5}
+    with pytest.raises(ValueError, match="fraction"):
+        clean.flip_labels(labels, 1.5, np.random.default_rng(0))
+
+
+def test_flip_and_detect_scores_the_detector_against_its_own_flips():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 60)
+    images = (labels[:, None, None] * 80 + rng.integers(0, 30, (180, 4, 4))).astype(np.uint8)
+    scores = clean.flip_and_detect(images, labels, [0, 1, 2], 150, 0.1, LogisticRegression(max_iter=500),
+                                   seed=0, folds=3)
+    assert scores["injected"] == 15 and scores["recall"] >= 0.8 and scores["oof_acc"] > 0.8

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import compress, experiment, models
+from helpers import compress, experiment, hardware, models
 
 
 def _cnn(seed=0):
@@ -200,6 +200,13 @@ def test_cpu_features_are_booleans():
     feats = compress.cpu_features()
     assert set(feats) == {"avx2", "avx512f", "vnni", "avx512_bf16", "amx"}
     assert all(isinstance(v, bool) for v in feats.values())
+
+
+def test_cpu_features_rename_hardwares_reading(monkeypatch):
+    fake = hardware.cpu_features("flags : avx2 avx512f avx512_bf16 amx_tile\n")
+    monkeypatch.setattr(hardware, "cpu_features", lambda: fake)  # one parser: hardware's
+    assert compress.cpu_features() == {"avx2": True, "avx512f": True, "vnni": False,
+                                       "avx512_bf16": True, "amx": True}
 
 
 def test_measure_variant_scores_with_intervals_or_only_times_a_slow_variant():

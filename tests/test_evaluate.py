@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import evaluate
+from helpers import evaluate, resample
 
 
 def test_ece_on_cases_with_a_known_answer():
@@ -20,6 +20,14 @@ def test_ece_on_cases_with_a_known_answer():
     assert table["count"].tolist() == [6, 4] and table["bin"].tolist() == ["(0.5, 0.6]",
                                                                             "(0.8, 0.9]"]
     assert evaluate.expected_calibration_error(probs, labels) == pytest.approx(0.4 * 0.1 + 0.6 * 0.1)
+
+
+def test_the_resampling_engine_stays_importable_from_evaluate():
+    assert evaluate.bootstrap_weights is resample.bootstrap_weights
+    assert evaluate.METRICS is resample.METRICS
+    w = resample.bootstrap_weights(7, n_boot=5, seed=3)
+    # each resample draws 7 rows: integer counts summing to 7
+    assert w.shape == (5, 7) and (w.sum(1) == 7).all() and (w == np.round(w)).all()
 
 
 def test_binary_probs_use_the_confidence_of_the_predicted_class():
@@ -60,8 +68,8 @@ def test_weighted_metrics_match_scikit_learn_on_the_same_resample(k):
     from sklearn.preprocessing import label_binarize
 
     y, probs, _ = _data(k=k)
-    w = evaluate.bootstrap_weights(len(y), n_boot=3, seed=1)
-    got = evaluate._weighted_metrics(y, probs, w, evaluate.METRICS)
+    w = resample.bootstrap_weights(len(y), n_boot=3, seed=1)
+    got = resample.weighted_metrics(y, probs, w, resample.METRICS)
     for b in range(3):
         idx = np.repeat(np.arange(len(y)), w[b].astype(int))  # the resample as rows
         yb, pb = y[idx], probs[idx]
@@ -177,6 +185,24 @@ def test_choose_threshold_follows_the_costs():
     assert t in (0.6, 0.9)
     with pytest.raises(ValueError, match="binary"):
         evaluate.choose_threshold([0, 1, 2], np.full((3, 3), 1 / 3))
+
+
+def test_paired_cost_matches_expected_cost_and_reads_lower_as_better():
+    # by hand: scores 0.2 (neg), 0.6 (pos), 0.7 (neg), 0.9 (pos), a false positive costs 5
+    y, p = [0, 1, 0, 1], [0.2, 0.6, 0.7, 0.9]
+    paired = evaluate.paired_cost(y, p, 0.8, 0.5, cost_fp=5.0, cost_fn=1.0, n_boot=200)
+    assert paired.a == pytest.approx(evaluate.expected_cost(y, p, 0.8, 5.0, 1.0)) == pytest.approx(0.25)
+    assert paired.b == pytest.approx(evaluate.expected_cost(y, p, 0.5, 5.0, 1.0)) == pytest.approx(1.25)
+    assert paired.diff == pytest.approx(-1.0) and paired.metric == "cost" and paired.n == 4
+    assert paired.ci_low <= paired.diff <= paired.ci_high
+    rng = np.random.default_rng(1)
+    p = rng.random(5000)
+    y = (rng.random(5000) < p).astype(int)
+    # on calibrated scores with fp cost 5, the threshold 5/6 costs less than 0.5: "better"
+    assert evaluate.paired_cost(y, p, 5 / 6, 0.5, 5.0, 1.0).verdict == "better"
+    assert evaluate.paired_cost(y, p, 0.5, 5 / 6, 5.0, 1.0).verdict == "worse"
+    same = evaluate.paired_cost(y, p, 0.5, 0.5, 5.0, 1.0)
+    assert same.diff == 0 and same.verdict == "indistinguishable at this budget"
 
 
 def test_slices_keep_empty_ones_and_resample_within_each():

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -72,6 +74,24 @@ def test_fedavg_with_one_client_is_local_training_round_after_round():
 def test_the_flower_app_refuses_unknown_config_keys(tmp_path):
     with pytest.raises(ValueError, match="unknown run-config keys"):
         flower_app.write_app(tmp_path / "app", rounds=3)
+
+
+def test_the_server_waits_for_its_nodes_and_saves_whole_files(tmp_path):
+    class Grid:  # a node connects at each look
+        def __init__(self):
+            self.looks = 0
+
+        def get_node_ids(self):
+            self.looks += 1
+            return range(self.looks)
+
+    assert flower_app._wait_for_nodes(Grid(), 3) >= 3
+    with pytest.raises(RuntimeError, match="fewer than 5 SuperNodes after 0.1 s"):
+        flower_app._wait_for_nodes(type("Empty", (), {"get_node_ids": lambda self: []})(), 5, limit_s=0.1)
+    out = tmp_path / "result.json"
+    flower_app._save_state({"done": True, "rounds": [{"round": 0}]}, out)
+    assert json.loads(out.read_text()) == {"done": True, "rounds": [{"round": 0}]}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]  # no temporary file left
 
 
 def test_a_flower_federation_runs_its_rounds_and_leaves_no_process_behind(tmp_path):

@@ -64,3 +64,39 @@ def test_hardware_check_on_a_known_gpu_reports_utilization(monkeypatch):
     assert list(rows) == ["matmul fp32", "matmul tf32", "matmul bf16", "copy bandwidth"]
     assert rows["matmul bf16"]["utilization"] == pytest.approx(700.0 / 989.4)
     assert rows["copy bandwidth"]["utilization"] == pytest.approx(0.8)
+
+
+def test_cpu_features_read_the_flags_line():
+    cpuinfo = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni\n"
+    assert hardware.cpu_features(cpuinfo) == {"AVX2": True, "AVX-512": True, "VNNI": True,
+                                              "AVX512-BF16": False, "AMX": False}
+    assert not any(hardware.cpu_features("").values())  # macOS, Windows: nothing readable
+    assert set(hardware.cpu_features()) == set(hardware.CPU_FEATURES)  # this machine
+
+
+def test_describe_cpu_names_what_it_has_and_lacks():
+    text = hardware.describe_cpu(hardware.cpu_features("flags : avx2 amx_tile\n"))
+    assert text.startswith("AVX2 and AMX; no AVX-512, VNNI or AVX512-BF16 (PyTorch's CPU kernels: ")
+    none = hardware.describe_cpu(dict.fromkeys(hardware.CPU_FEATURES, False))
+    assert none.startswith("none of AVX2, AVX-512, VNNI, AVX512-BF16 or AMX")
+
+
+@pytest.mark.parametrize(("implementation", "kind"), [
+    ("jit_bf16:avx512_core_bf16", "bf16 instructions"), ("brg_matmul:avx512_core_amx", "AMX tiles"),
+    ("brg_conv_fwd:avx2_vnni_2", "bf16 instructions"), ("jit_bf16:avx512_core", "emulated"),
+    ("x64:gemm:jit", "not named"), ("gemm:jit:bf16", "not named")])
+def test_bf16_kernel_kind_reads_the_instruction_set_in_the_name(implementation, kind):
+    assert hardware.bf16_kernel_kind(implementation) == kind
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="PyTorch built without oneDNN")
+def test_onednn_kernels_lists_a_convolution_and_prints_nothing(capfd):
+    conv, x = torch.nn.Conv2d(3, 16, 3), torch.randn(2, 3, 16, 16)
+    conv(x)  # once before, so that the verbose run is not the first
+    isa, rows = hardware.onednn_kernels(lambda: conv(x))
+    print("after")
+    assert capfd.readouterr().out == "after\n"  # oneDNN's lines were read, not shown
+    convs = [r for r in rows if r["operation"] == "convolution"]
+    assert convs and convs[0]["dtype"] == "f32" and convs[0]["ms"] >= 0
+    assert convs[0]["pass"].startswith("forward")
+    assert isa  # the instruction-set line, kept from the first verbose run of the process

@@ -79,6 +79,41 @@ def test_lira_finds_members_whose_confidence_sits_above_their_out_distribution()
     assert np.isfinite(privacy.lira_offline(target, conf, inside)).all()
 
 
+def test_online_lira_with_a_fixed_variance_beats_the_per_example_offline_form_with_few_shadows():
+    rng = np.random.default_rng(1)
+    n, shadows = 2000, 8
+    difficulty = rng.normal(0, 2, n)
+    inside = np.zeros((shadows, n), dtype=bool)
+    for s in range(0, shadows, 2):  # complementary pairs, as the chapter trains them
+        half = rng.permutation(n)[: n // 2]
+        inside[s, half], inside[s + 1] = True, True
+        inside[s + 1, half] = False
+    assert (inside.sum(0) == shadows // 2).all()
+    conf = difficulty + rng.normal(0, 0.5, (shadows, n)) + 1.0 * inside
+    member = rng.random(n) < 0.5
+    target = difficulty + rng.normal(0, 0.5, n) + 1.0 * member
+    online = privacy.attack_metrics(member, privacy.lira(target, conf, inside))
+    offline = privacy.attack_metrics(member, privacy.lira_offline(target, conf, inside))
+    assert online["auc"] > offline["auc"] and online["tpr@1%"] > offline["tpr@1%"]
+    # the old name is the offline, per-example form
+    assert np.allclose(privacy.lira_offline(target, conf, inside),
+                       privacy.lira(target, conf, inside, online=False, fixed_variance=False))
+    # a fixed variance is one number for every example
+    mean, std = privacy._gaussian(conf, ~inside, True, 1e-3)
+    assert np.ptp(std) == 0 and std[0] > 0
+    with pytest.raises(ValueError, match="at least 2 shadow models"):
+        privacy.lira(target, conf[:1], inside[:1])
+
+
+def test_the_batchnorm_refusal_quotes_whole_sentences():
+    net, opt, data = _setup(batch_norm=True)
+    with pytest.raises(ValueError) as info:
+        privacy.make_private(net, opt, data, 8.0, 1e-3, 1, 1.0)
+    inner = str(info.value).split("(", 1)[1].split(")", 1)[0]
+    assert inner.startswith("ShouldReplaceModuleError: BatchNorm cannot support training with differential privacy")
+    assert inner.endswith("privacy")  # a sentence, not a word cut in half
+
+
 def test_attack_metrics_and_the_bootstrap():
     member = np.array([True] * 100 + [False] * 100)
     perfect = privacy.attack_metrics(member, member.astype(float))

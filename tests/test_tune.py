@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import optuna
 import pytest
 import torch
@@ -227,3 +228,44 @@ def test_parameters_trained_before_are_replayed_not_retrained(monkeypatch):
     assert sorted(t.value for t in again.trials) == sorted(t.value for t in first.trials)
     assert [t.intermediate_values for t in sorted(again.trials, key=lambda t: t.params["lr"])] == \
         [t.intermediate_values for t in sorted(first.trials, key=lambda t: t.params["lr"])]
+
+
+def test_on_edge_flags_a_best_trial_at_the_box_edge():
+    space = tune.SearchSpace({"lr": ("log", 1e-4, 1e-2), "d": ("float", 0.0, 0.5),
+                              "opt": ("cat", ["adam", "sgd"])})
+    assert tune.on_edge({"lr": 1e-2, "d": 0.0, "opt": "sgd"}, space) == {"lr": "high", "d": "low"}
+    assert tune.on_edge({"lr": 1e-3, "d": 0.25}, space) == {"lr": "", "d": ""}
+    # log scale: 1.2e-4 is 4% of the way from 1e-4 to 1e-2 in log units, 0.2% in linear ones
+    assert tune.on_edge({"lr": 1.2e-4, "d": 0.49}, space) == {"lr": "low", "d": "high"}
+    assert tune.on_edge({"lr": 1.5e-4, "d": 0.2}, space, margin=0.05)["lr"] == ""
+
+
+def test_best_so_far_skips_failed_trials():
+    out = tune.best_so_far([None, 0.5, float("nan"), 0.4, 0.7, None])
+    assert np.isnan(out[0]) and out[1:].tolist() == [0.5, 0.5, 0.5, 0.7, 0.7]
+    assert tune.best_so_far([]).size == 0
+
+
+def test_surrogate_fits_measured_trials_and_ignores_extra_parameters():
+    space = tune.SearchSpace({"lr": ("log", 1e-4, 1e-1), "wd": ("log", 1e-5, 1.0)})
+    rng = np.random.default_rng(0)
+
+    def truth(p):  # a ridge in log lr, flat in weight decay
+        return 0.85 - 0.05 * (np.log10(p["lr"]) + 2.5) ** 2
+
+    trials = [({"lr": 10 ** rng.uniform(-4, -1), "wd": 10 ** rng.uniform(-5, 0)}, None)
+              for _ in range(3)]  # failed trials are left out of the fit
+    trials += [(p, truth(p)) for p in ({"lr": 10 ** rng.uniform(-4, -1),
+                                       "wd": 10 ** rng.uniform(-5, 0)} for _ in range(30))]
+    surrogate = tune.SurrogateObjective(space, trials, extra=2)
+    assert surrogate.n_fitted == 30 and set(surrogate.space.params) == {"lr", "wd", "unused_0",
+                                                                         "unused_1"}
+    for lr in (3e-4, 3e-3, 3e-2):
+        p = {"lr": lr, "wd": 1e-3}
+        assert surrogate.predict(p) == pytest.approx(truth(p), abs=0.01)
+    fixed = optuna.trial.FixedTrial({"lr": 3e-3, "wd": 1e-3, "unused_0": 0.1, "unused_1": 0.9})
+    assert surrogate(fixed) == surrogate.predict({"lr": 3e-3, "wd": 1e-3})
+    with pytest.raises(ValueError, match="too few"):
+        tune.SurrogateObjective(space, trials[:8])
+    with pytest.raises(ValueError, match="numeric parameters only"):
+        tune.SurrogateObjective(tune.SearchSpace({"opt": ("cat", ["a", "b"])}), trials)

@@ -8,7 +8,7 @@ these declarations:
 * ``profiles.chapter_config(profile, section)``: the chapter's ``quick`` and ``full`` settings;
 * ``notebook.KEY_RESULTS`` and ``notebook.report_card``: its key results and their anchors;
 * ``budget.course_workloads``: its headline training run, for the cost model;
-* the course runner: its time ``budget_s`` per profile;
+* the course runner: its time ``time_limit_s`` per profile;
 * ``tests/bands/<stem>.py``: the bands its recorded results must fall in (found by ``stem``).
 
 A new chapter is a notebook, a ``helpers`` module if it needs one, a ``chNN.py`` here, and a line
@@ -74,7 +74,7 @@ class Chapter:
         stem: the notebook's name, e.g. ``"03_cnn_training"``.
         section: its key in the profiles, e.g. ``"cnn"`` (``chapter_config(profile, "cnn")``).
         quick, full: its settings in each profile (the same names in both).
-        budget_s: the seconds a run may take, per profile (the runner fails one over twice that).
+        time_limit_s: the seconds a run may take, per profile (the runner fails one over twice that).
         key_results: its rows in the course report card.
         workload: ``(cfg, flops) -> Workload``, the chapter's headline training run for the
             cost model, from the profile's configurations (``cfg(section)``) and the models'
@@ -85,7 +85,7 @@ class Chapter:
     section: str
     quick: Mapping[str, Any]
     full: Mapping[str, Any]
-    budget_s: Mapping[str, float]
+    time_limit_s: Mapping[str, float]
     key_results: tuple[KeyResult, ...] = ()
     workload: Callable[[ConfigOf, Flops], Workload] | None = field(default=None, compare=False)
 

@@ -17,7 +17,7 @@ CHAPTER = Chapter(
         "bandwidth_mib": 1024,
         "bandwidth_repeats": 20,
     },
-    budget_s={"quick": 60, "full": 300},
+    time_limit_s={"quick": 60, "full": 300},
     key_results=(
         KeyResult("setup_matmul_tflops", "measured matmul rate (TFLOP/s)", ".3f", "-"),
         KeyResult("setup_reseed_identical", "reseeding reproduces every draw", "", "-"),

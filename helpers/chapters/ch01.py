@@ -12,7 +12,7 @@ CHAPTER = Chapter(
     section="collection",
     quick={"crawl_items": 24, "min_interval_s": 0.02},
     full={"crawl_items": 120, "min_interval_s": 0.2},
-    budget_s={"quick": 90, "full": 900},
+    time_limit_s={"quick": 90, "full": 900},
     key_results=(
         KeyResult("collect_n_images", "images collected (robots.txt and checksums kept)", "d", "-"),
     ),

@@ -52,7 +52,7 @@ CHAPTER = Chapter(
         "transfer_eval_size": 5000,
         "transfer_seeds": 5,
     },
-    budget_s={"quick": 90, "full": 900},
+    time_limit_s={"quick": 90, "full": 900},
     key_results=(
         KeyResult(
             "cnn_test_acc",

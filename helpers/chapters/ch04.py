@@ -56,7 +56,7 @@ CHAPTER = Chapter(
         "freeze_embeddings": False,
         "target_acc": 0.925,
     },
-    budget_s={"quick": 150, "full": 3600},
+    time_limit_s={"quick": 150, "full": 3600},
     key_results=(
         KeyResult(
             "bert_test_acc",

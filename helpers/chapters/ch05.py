@@ -26,6 +26,7 @@ CHAPTER = Chapter(
         "worker_trials": 3,
         "n_seeds": 3,
         "opt_epochs": 3,
+        "surrogate_seeds": 30,
     },
     full={
         "n_train": 50000,
@@ -36,8 +37,9 @@ CHAPTER = Chapter(
         "worker_trials": 10,
         "n_seeds": 3,
         "opt_epochs": 10,
+        "surrogate_seeds": 30,
     },
-    budget_s={"quick": 150, "full": 5400},
+    time_limit_s={"quick": 150, "full": 5400},
     key_results=(
         KeyResult("tune_test_acc", "tuned CNN, test accuracy", ".3f", "-"),
         KeyResult("tune_top_param", "most important hyperparameter", "", "-"),

@@ -32,7 +32,7 @@ CHAPTER = Chapter(
         "cost_fp": 5.0,
         "cost_fn": 1.0,
     },
-    budget_s={"quick": 120, "full": 1800},
+    time_limit_s={"quick": 120, "full": 1800},
     key_results=(
         KeyResult(
             "eval_ece_after",

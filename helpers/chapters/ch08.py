@@ -60,7 +60,7 @@ CHAPTER = Chapter(
         "max_eval_s": 600.0,
         "n_boot": 2000,
     },
-    budget_s={"quick": 150, "full": 1800},
+    time_limit_s={"quick": 150, "full": 1800},
     key_results=(
         KeyResult(
             "compress_int8_size_ratio",

@@ -39,7 +39,7 @@ CHAPTER = Chapter(
         "credit_test": 300,
         "credit_val": 200,
     },
-    budget_s={"quick": 120, "full": 1800},
+    time_limit_s={"quick": 120, "full": 1800},
     key_results=(
         KeyResult("xai_deletion_verdict_ig", "IG's deletion curve against random", "", "-"),
         KeyResult(

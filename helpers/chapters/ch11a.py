@@ -58,7 +58,7 @@ CHAPTER = Chapter(
         "dp_noise": 1.0,
         "dp_clip": 1.0,
     },
-    budget_s={"quick": 150, "full": 3600},
+    time_limit_s={"quick": 150, "full": 3600},
     key_results=(
         KeyResult("fl_fedavg_acc", "FedAvg accuracy (IID)", ".3f", "McMahan et al. 2017"),
         KeyResult("fl_central_acc", "central training accuracy", ".3f", "-"),

@@ -18,7 +18,7 @@ CHAPTER = Chapter(
         "k_main": 5,
         "credit_test": 300,
         "credit_val": 200,
-        "seeds": 5,
+        "seeds": 20,
         "he_size": (64, 10),
     },
     full={
@@ -32,7 +32,7 @@ CHAPTER = Chapter(
         "seeds": 20,
         "he_size": (256, 10),
     },
-    budget_s={"quick": 90, "full": 1800},
+    time_limit_s={"quick": 90, "full": 1800},
     key_results=(
         KeyResult(
             "pii_precision_micro", "PII detection precision", ".3f", "Presidio: measure per entity"

@@ -24,6 +24,8 @@ CHAPTER = Chapter(
         "text_batch": 4,
         "text_len": 64,
         "amp_batch": 32,
+        "amp_rounds": 10,  # alternating rounds of fp32 / bf16 (and eager / compiled) step timings
+        "amp_repeats": 10,  # steps per timing (their median)
         "repeats": 3,
         "ddp_world": 2,
         "ddp_epochs": 1,
@@ -32,7 +34,7 @@ CHAPTER = Chapter(
         "pg_n_train": 300,
         "pg_epochs": 1,
         "loader_workers": 2,
-        "loader_epochs": 1,
+        "loader_epochs": 3,  # the first epoch pays the workers' start-up; later ones show persistent_workers
     },
     full={
         "n_train": 50000,
@@ -41,6 +43,8 @@ CHAPTER = Chapter(
         "text_batch": 16,
         "text_len": 128,
         "amp_batch": 256,
+        "amp_rounds": 20,
+        "amp_repeats": 10,
         "repeats": 20,
         "ddp_world": 2,
         "ddp_epochs": 2,
@@ -51,7 +55,7 @@ CHAPTER = Chapter(
         "loader_workers": 4,
         "loader_epochs": 3,
     },
-    budget_s={"quick": 150, "full": 1800},
+    time_limit_s={"quick": 150, "full": 1800},
     key_results=(
         KeyResult("ddp_max_weight_diff", "DDP against one process (max weight diff.)", ".1e", "-"),
         KeyResult("ckpt_memory_ratio", "activation memory with checkpointing", ".3f", "-"),

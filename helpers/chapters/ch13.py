@@ -36,7 +36,7 @@ CHAPTER = Chapter(
         "max_chars": 1000,
         "format_repeats": 5,
     },
-    budget_s={"quick": 120, "full": 1800},
+    time_limit_s={"quick": 120, "full": 1800},
     key_results=(
         KeyResult("serve_test_acc", "served int8 model, test accuracy", ".3f", "-"),
         KeyResult("serve_errors", "server errors under load", "d", "-"),
