@@ -22,6 +22,7 @@ once instead of once for papermill and again for ``pytest --nbval``.
 from __future__ import annotations
 
 import argparse
+import base64
 import importlib.util
 import json
 import os
@@ -527,9 +528,15 @@ def main(argv: list[str] | None = None) -> int:
         # One empty course folder for this refresh, as `make test` has: every model trains
         # from scratch once (a later chapter reuses an earlier one's), so each Time line is
         # what a learner going through the chapters in order waits.
-        home = REPO_ROOT / "_build" / "outputs-home"
-        shutil.rmtree(home, ignore_errors=True)
-        with kernel_environment({"DL_HANDBOOK_HOME": str(home)}):
+        # Outside the checkout: chapter 11b refuses to keep a key inside a git repository.
+        # With --only, the folder of the last full refresh is kept, so later chapters reuse
+        # the earlier chapters' models.
+        home = Path.home() / ".cache" / "dl-handbook" / "outputs-home"
+        if not args.only:
+            shutil.rmtree(home, ignore_errors=True)
+        # A fresh key in the environment, as tests/test_notebooks.py gives chapter 11b.
+        key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+        with kernel_environment({"DL_HANDBOOK_HOME": str(home), "DL_HANDBOOK_KEY": key}):
             for nb in notebooks:
                 print(f"refreshing the outputs of {nb.name} ...", flush=True)
                 print(f"  {refresh_outputs(nb):.0f} s", flush=True)
