@@ -10,6 +10,7 @@ and any raw MyST role left in what a learner sees. A screenshot of each lands in
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import sys
@@ -71,12 +72,16 @@ def _read_pages(url: str, token: str, notebooks: list[str], shots: Path,
                           if route.request.url.startswith(url) else route.abort())
             page = context.new_page()
             for notebook in notebooks:
-                page.goto(f"{url}lab/tree/{notebook}?token={token}", wait_until="load")
+                # reset: a fresh workspace, so the notebooks opened before are not restored beside it
+                page.goto(f"{url}lab/tree/{notebook}?reset&token={token}", wait_until="load")
                 page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell")
                 page.wait_for_function(f"() => ({_OUTPUTS})().length > 0")
                 result = LabPage(notebook, page.evaluate(_OUTPUTS))
                 result.raw_roles = RAW_ROLE.findall(page.evaluate(_SHOWN))
-                first = page.locator('.jp-OutputArea-output[data-mime-type="text/markdown"]').first
+                # the open notebook's first results paragraph with text (record() shows an empty one)
+                first = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) '
+                                     '.jp-OutputArea-output[data-mime-type="text/markdown"]'
+                                     ).filter(has_text=re.compile(r"\S")).first
                 first.scroll_into_view_if_needed()
                 result.screenshot = str(shots / (Path(notebook).stem + ".png"))
                 page.screenshot(path=result.screenshot)
@@ -104,6 +109,8 @@ def check_in_jupyterlab(root: str | Path, notebooks: list[str], shots: str | Pat
                f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
                f"--ServerApp.root_dir={Path(root).resolve()}", "--LabApp.news_url=",
                "--ServerApp.disable_check_xsrf=False"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI containers run as root; the server refuses without it
+        command.append("--ServerApp.allow_root=True")
     url = f"http://127.0.0.1:{port}/"
     lab = LocalProcess(command, work / "jupyterlab.log", env=env, name="JupyterLab",
                        ready=lambda: url_ok(f"{url}api/status?token={token}"))
