@@ -22,7 +22,6 @@ once instead of once for papermill and again for ``pytest --nbval``.
 from __future__ import annotations
 
 import argparse
-import base64
 import importlib.util
 import json
 import os
@@ -38,6 +37,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import yaml
+from cryptography.fernet import Fernet
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import default
@@ -535,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.only:
             shutil.rmtree(home, ignore_errors=True)
         # A fresh key in the environment, as tests/test_notebooks.py gives chapter 11b.
-        key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+        key = Fernet.generate_key().decode()
         with kernel_environment({"DL_HANDBOOK_HOME": str(home), "DL_HANDBOOK_KEY": key}):
             for nb in notebooks:
                 print(f"refreshing the outputs of {nb.name} ...", flush=True)
