@@ -25,6 +25,12 @@ Import the modules you need, e.g. ``from helpers import env, profiles``.
 """
 
 import logging as _logging
+import os as _os
+
+# ONNX Runtime (1.32 on Linux) starts a telemetry session when it is imported: it writes a
+# ``.ses`` file into the system's temporary folder and queues usage events. The course runs
+# offline and leaves nothing behind, so it is off unless you set ORT_DISABLE_TELEMETRY yourself.
+_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 __version__ = "0.1.0"
 # The one place that says where the course lives: Colab badges, install cells (rendered by

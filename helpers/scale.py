@@ -51,6 +51,19 @@ def postgres_bin() -> Path:
                               "as root; `make setup` does it where it can) or your system's package")
 
 
+def remove_tree(path: Path, timeout_s: float = 10.0) -> None:
+    """Delete ``path``, retrying while a server that is still shutting down removes files of its
+    own inside it (PostgreSQL's socket and lock files): one pass can find a folder not yet empty.
+    Warns, naming the folder, if it is still there after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    shutil.rmtree(path, ignore_errors=True)
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+        shutil.rmtree(path, ignore_errors=True)
+    if path.exists():
+        warnings.warn(f"could not delete {path} within {timeout_s:.0f} s; delete it by hand", stacklevel=2)
+
+
 class PostgresServer:
     """A throw-away PostgreSQL server::
 
@@ -120,7 +133,7 @@ class PostgresServer:
             self.server.stop(timeout_s=30)
             self.running = False
         if self._own_dir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            remove_tree(self.workdir)
 
     def __enter__(self) -> PostgresServer:
         try:

@@ -132,16 +132,23 @@ def _held_to_its_checks(nb, executed) -> dict:
 
 # The chapter also run under narrowed kernels in `make test`, as another CPU would run it: it
 # must give the same checked outputs and hold the same bands (tests/test_isa.py checks each
-# checked quantity the same way; the note of the issue that added this lists the full runs).
-NARROWED_CHAPTER = "00_setup"
+# checked quantity the same way). More chapters, for a maintainer's rehearsal of another CPU:
+# DL_HANDBOOK_NARROWED=03_cnn_training,08_compression pytest tests/test_notebooks.py -k narrowed
+NARROWED_CHAPTERS = os.environ.get("DL_HANDBOOK_NARROWED", "00_setup").split(",")
+_unknown = set(NARROWED_CHAPTERS) - {nb.stem for nb in NOTEBOOKS}
+if _unknown:
+    raise ValueError(f"DL_HANDBOOK_NARROWED names no chapter: {sorted(_unknown)}; "
+                     f"chapters: {[nb.stem for nb in NOTEBOOKS]}")
 
 
 @pytest.mark.notebook
-def test_a_chapter_holds_under_a_narrowed_instruction_set(executed_dir, monkeypatch, tmp_path):
+@pytest.mark.parametrize("stem", NARROWED_CHAPTERS)
+def test_a_chapter_holds_under_a_narrowed_instruction_set(stem, executed_dir, monkeypatch, tmp_path):
     for key, value in NARROW.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("DL_HANDBOOK_HOME", str(tmp_path / "home"))
-    nb = next(n for n in NOTEBOOKS if n.stem == NARROWED_CHAPTER)
+    monkeypatch.setenv("DL_HANDBOOK_KEY", TEST_KEY)
+    nb = next(n for n in NOTEBOOKS if n.stem == stem)
     runner.execute_notebook(nb, executed_dir / "narrowed-isa", "quick")
     _held_to_its_checks(nb, executed_dir / "narrowed-isa" / nb.name)
 

@@ -121,9 +121,12 @@ def test_the_real_toc_lists_every_notebook_in_the_repository():
     assert listed == on_disk
 
 
-def test_refresh_outputs_executes_in_place_without_papermill_metadata(tiny_course):
+def test_refresh_outputs_executes_in_place_without_papermill_metadata(tiny_course, tmp_path):
     toc = tiny_course / "book" / "_toc.yml"
-    assert runner.main(["refresh", "--toc", str(toc), "--root", str(tiny_course)]) == 0
+    home = tmp_path / "outputs-home"  # never the maintainer's own folder: refresh empties it
+    (home / "checkpoints").mkdir(parents=True)
+    assert runner.main(["refresh", "--toc", str(toc), "--root", str(tiny_course), "--home", str(home)]) == 0
+    assert not (home / "checkpoints").exists()
     nb = json.loads((tiny_course / "notebooks" / "b_ok.ipynb").read_text())
     assert "".join(nb["cells"][1]["outputs"][0]["text"]) == "hello\n"
     assert "papermill" not in nb["metadata"]

@@ -168,7 +168,11 @@ def fit_log_profile(folder: Path) -> Path:
 # TQDM_DISABLE; the helpers' own bars too, through helpers.env.progress; Hugging Face's bars,
 # "Loading weights", read HF_HUB_DISABLE_PROGRESS_BARS), so a committed or book output never
 # shows a bar frozen at its first state ("0%|"). Learners running a chapter see the bars.
-BATCH_ENVIRONMENT = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+# torch.compile's precompiled C++ headers go to the system's temporary folder whatever
+# TORCHINDUCTOR_CACHE_DIR says (torch/_inductor/codecache.py, _HEADER_DIR), so batch runs, which
+# must leave that folder as they found it, compile without them; learners keep torch's default.
+BATCH_ENVIRONMENT = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+                     "TORCHINDUCTOR_CPP_CACHE_PRECOMPILE_HEADERS": "0"}
 
 
 @contextmanager
@@ -504,6 +508,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel for `execute`")
     parser.add_argument("--only", nargs="+", metavar="NAME",
                         help="execute only these toc notebooks (e.g. 00_setup)")
+    parser.add_argument("--home", type=Path, default=Path.home() / ".cache" / "dl-handbook" / "outputs-home",
+                        help="`refresh`: the course folder its kernels use (emptied first unless --only)")
     args = parser.parse_args(argv)
 
     get_profile(args.profile)
@@ -531,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
         # Outside the checkout: chapter 11b refuses to keep a key inside a git repository.
         # With --only, the folder of the last full refresh is kept, so later chapters reuse
         # the earlier chapters' models.
-        home = Path.home() / ".cache" / "dl-handbook" / "outputs-home"
+        home = args.home
         if not args.only:
             shutil.rmtree(home, ignore_errors=True)
         # A fresh key in the environment, as tests/test_notebooks.py gives chapter 11b.
