@@ -51,17 +51,15 @@ def postgres_bin() -> Path:
                               "as root; `make setup` does it where it can) or your system's package")
 
 
-def remove_tree(path: Path, timeout_s: float = 10.0) -> None:
-    """Delete ``path``, retrying while a server that is still shutting down removes files of its
-    own inside it (PostgreSQL's socket and lock files): one pass can find a folder not yet empty.
-    Warns, naming the folder, if it is still there after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    shutil.rmtree(path, ignore_errors=True)
-    while path.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-        shutil.rmtree(path, ignore_errors=True)
-    if path.exists():
-        warnings.warn(f"could not delete {path} within {timeout_s:.0f} s; delete it by hand", stacklevel=2)
+def _server_tmp() -> str | None:
+    """Where a throw-away server's folder goes: the temporary folder, unless this process runs as
+    root (the server then runs as the ``postgres`` user) and that user cannot reach it, as under
+    pytest's ``/tmp/pytest-of-root`` (mode 0700); then ``/tmp`` itself."""
+    if os.geteuid() != 0:
+        return None
+    base = Path(tempfile.gettempdir()).resolve()
+    reachable = all(folder.stat().st_mode & 0o001 for folder in [base, *base.parents])
+    return None if reachable else "/tmp"
 
 
 class PostgresServer:
@@ -80,7 +78,7 @@ class PostgresServer:
         self.database = database
         self.port = port or free_port()
         self._own_dir = workdir is None
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="handbook-pg-"))
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="handbook-pg-", dir=_server_tmp()))
         self.start_timeout = start_timeout
         self.user = "postgres"
         self.running = False
@@ -108,6 +106,15 @@ class PostgresServer:
             "pg_isready", "-h", "127.0.0.1", "-p", str(self.port), "-t", "1", check=False).returncode == 0
 
     def start(self) -> PostgresServer:
+        """Create the cluster and start the server; on any failure, stop what started and delete
+        the folder it made before raising."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> PostgresServer:
         data, sockets = self.workdir / "data", self.workdir / "sockets"
         self.workdir.mkdir(parents=True, exist_ok=True)
         sockets.mkdir(exist_ok=True)
@@ -129,18 +136,14 @@ class PostgresServer:
         return self
 
     def stop(self) -> None:
-        if self.running:
+        if self.server is not None:  # also a server whose start timed out: LocalProcess.stop is safe
             self.server.stop(timeout_s=30)
-            self.running = False
+        self.running = False
         if self._own_dir:
-            remove_tree(self.workdir)
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> PostgresServer:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
+        return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

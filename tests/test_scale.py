@@ -41,6 +41,34 @@ def test_the_server_starts_answers_and_stops_without_leaving_its_directory(tmp_p
         scale.check_database(server.url, timeout_s=2)
 
 
+@needs_pg
+def test_a_server_starts_under_a_temporary_folder_its_user_cannot_reach(tmp_path, monkeypatch):
+    # pytest's own temporary folders are 0700: as root, the server (run as postgres) cannot
+    # reach them, and its folder goes to /tmp instead; it still leaves nothing behind.
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    monkeypatch.setenv("TMPDIR", str(closed))
+    monkeypatch.setattr(scale.tempfile, "tempdir", None)  # re-read TMPDIR
+    with scale.PostgresServer(database="probe") as server:
+        scale.check_database(server.url)
+    assert not server.workdir.exists()
+    assert list(closed.iterdir()) == []
+
+
+def test_a_server_that_fails_to_start_deletes_its_folder(monkeypatch):
+    if not HAVE_PG:
+        monkeypatch.setattr(scale, "postgres_bin", lambda: scale.Path("/nonexistent"))
+    server = scale.PostgresServer(database="probe")
+
+    def initdb_fails(*args, **kwargs):
+        raise RuntimeError("initdb failed (1): a test's failure")
+
+    monkeypatch.setattr(server, "_run", initdb_fails)
+    with pytest.raises(RuntimeError, match="a test's failure"):
+        server.start()
+    assert not server.workdir.exists()
+
+
 WORKER = """
 import sys, time, optuna
 from helpers import tune
