@@ -59,7 +59,7 @@ class PageReport:
         found += [f"{self.page}: a raw MyST role is visible: {r!r}" for r in self.raw_roles]
         if self.math_untypeset:
             found.append(f"{self.page}: {self.math_untypeset} of {self.math_total} formulas were not "
-                         "typeset (is the local MathJax in _static/mathjax?)")
+                         "typeset (is the local MathJax in mathjax/ at the site root?)")
         if self.injected_cells:
             found.append(f"{self.page}: shows papermill's injected-parameters cell")
         return found

@@ -386,10 +386,15 @@ GUIDE_PAGE = "facilitator"  # the facilitator's guide, written at staging when t
 def _tidy_for_reading(nb: dict) -> None:
     """Tag ``nb``'s cells for Jupyter Book: ``remove-cell`` on papermill's injected
     parameters, ``hide-cell`` on the Colab-only set-up cells (``tools.colab``'s); point its
-    Markdown links at the book's layout (``references.for_book``)."""
+    Markdown links, and those of rendered Markdown outputs, at the book's layout (``references.for_book``)."""
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown":
             cell["source"] = references.for_book(cell_source(cell))
+        for output in cell.get("outputs", []):  # a report cell's rendered sentence links too
+            data = output.get("data", {})
+            if "text/markdown" in data:
+                text = data["text/markdown"]
+                data["text/markdown"] = references.for_book(text if isinstance(text, str) else "".join(text))
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if INJECTED_TAG in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
@@ -429,7 +434,7 @@ def stage_book(book_dir: Path, notebooks: list[Path], out_dir: Path, src_dir: Pa
     shutil.copytree(book_dir, src_dir, ignore=shutil.ignore_patterns("_build"))
     for page in src_dir.glob("*.md"):  # the book's own pages link chapters as notebooks/...
         page.write_text(references.for_book(page.read_text(encoding="utf-8"), "book"), encoding="utf-8")
-    _copy_mathjax(src_dir / "_static" / "mathjax")
+    _copy_mathjax(src_dir / "_mathjax" / "mathjax")  # not under _static: every .js there becomes a <script>
     (src_dir / "notebooks").mkdir(exist_ok=True)
     timings_path = Path(out_dir) / TIMINGS_FILE
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
