@@ -214,12 +214,14 @@ def overlay(image: np.ndarray | torch.Tensor, attribution: np.ndarray | torch.Te
 # --- can the map be trusted? ----------------------------------------------------------------
 @torch.no_grad()
 def deletion_curve(model: nn.Module, image: torch.Tensor, attribution: torch.Tensor | None, target: int,
-                   steps: int = 20, fill: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
+                   steps: int = 20, fill: float | torch.Tensor = 0.0, seed: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray, float]:
     """Delete pixels in order of importance (``attribution`` summed over channels; ``None``: a
     random order drawn with ``seed``), ``1/steps`` of them at a time, replacing them with
-    ``fill``; returns the deleted fractions, the target's probability after each step, and the
-    area under that curve (trapezoid over [0, 1]). Lower area: the map found the pixels the
-    prediction depends on."""
+    ``fill`` (a number, or an image shaped like ``image`` to take each pixel from, e.g. a
+    blurred copy); returns the deleted fractions, the target's probability after each step,
+    and the area under that curve (trapezoid over [0, 1]). Lower area: the map found the
+    pixels the prediction depends on."""
     model.eval()
     if image.dim() != 3:
         raise ValueError(f"one image [C, H, W] at a time, got shape {tuple(image.shape)}")
@@ -232,10 +234,14 @@ def deletion_curve(model: nn.Module, image: torch.Tensor, attribution: torch.Ten
             raise ValueError(f"attribution {tuple(attribution.shape)} does not fit image {tuple(image.shape)}")
         score = attribution.abs().sum(0) if attribution.dim() == 3 else attribution.abs()
         order = torch.argsort(score.flatten(), descending=True, stable=True)
+    if isinstance(fill, torch.Tensor) and fill.shape != image.shape:
+        raise ValueError(f"fill {tuple(fill.shape)} is not shaped like the image {tuple(image.shape)}")
+    source = fill.reshape(c, h * w) if isinstance(fill, torch.Tensor) else None
     fractions = np.linspace(0, 1, steps + 1)
     batch = image.repeat(steps + 1, 1, 1, 1).reshape(steps + 1, c, h * w)
     for i, f in enumerate(fractions):
-        batch[i, :, order[: int(round(f * h * w))]] = fill
+        gone = order[: int(round(f * h * w))]
+        batch[i, :, gone] = fill if source is None else source[:, gone]
     probs = model(batch.reshape(steps + 1, c, h, w)).softmax(-1)[:, target].numpy()
     return fractions, probs, float(np.trapezoid(probs, fractions))
 

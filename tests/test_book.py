@@ -62,6 +62,9 @@ def test_links_become_the_books_layout_when_staged():
                                          "[chapter 3](03_cnn_training.ipynb)")
     assert references.for_book("[12](../notebooks/12_scaling_out.ipynb)", "book") == \
         "[12](notebooks/12_scaling_out.ipynb)"
+    # a root page quoting a chapter (the facilitator's guide)
+    assert references.for_book("[profile](../book/glossary.md#profile)", "book") == \
+        "[profile](glossary.md#profile)"
 
 
 def test_prerequisites_link_the_chapters_they_name():

@@ -125,6 +125,11 @@ def test_deletion_of_the_pixels_that_matter_beats_a_random_order():
         explain.deletion_curve(Corner(), x[None], attr, 0)
     with pytest.raises(ValueError, match="does not fit"):
         explain.deletion_curve(Corner(), x, torch.zeros(1, 4, 4), 0)
+    # an image-shaped fill: deleted pixels take its values (here the image's own: nothing changes)
+    _, p_same, _ = explain.deletion_curve(Corner(), x, attr, 0, steps=8, fill=x.clone())
+    assert np.allclose(p_same, p[0])
+    with pytest.raises(ValueError, match="not shaped like the image"):
+        explain.deletion_curve(Corner(), x, attr, 0, fill=torch.zeros(1, 4, 4))
 
 
 def test_randomization_check_cascades_from_the_top_and_leaves_the_model_alone():

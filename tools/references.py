@@ -118,4 +118,5 @@ def for_book(markdown: str, page: str = "notebook") -> str:
     ``"book"`` for a page of ``book/``."""
     if page == "notebook":
         return markdown.replace("](../book/", "](../")
-    return markdown.replace("](../notebooks/", "](notebooks/")
+    # A page at the root; it may quote a chapter's text, whose links start from notebooks/.
+    return markdown.replace("](../notebooks/", "](notebooks/").replace("](../book/", "](")

@@ -450,8 +450,7 @@ def stage_book(book_dir: Path, notebooks: list[Path], out_dir: Path, src_dir: Pa
     toc = yaml.safe_load((src_dir / "_toc.yml").read_text(encoding="utf-8")) or {}
     if GUIDE_PAGE in toc_files(toc.get("chapters", []) + toc.get("parts", [])):
         page = facilitator_page(notebooks, timings, full, src_dir / f"{GUIDE_PAGE}-graph.png")
-        # It quotes the chapters, whose links are relative to notebooks/; it sits at the root.
-        page = references.for_book(page.replace("](../book/", "]("), "book")
+        page = references.for_book(page, "book")  # it quotes the chapters' text and links
         (src_dir / f"{GUIDE_PAGE}.md").write_text(page, encoding="utf-8")
     return src_dir
 
