@@ -52,7 +52,10 @@ def serve_folder(folder: Path, fail_first: dict[str, int] | None = None) -> Iter
                 failures[self.path] -= 1
                 self.send_error(500, "temporarily unavailable")
                 return
-            super().do_GET()
+            try:
+                super().do_GET()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client left mid-answer (a browser moving to the next page)
 
     handler = functools.partial(Handler, directory=str(folder))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)

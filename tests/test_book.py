@@ -65,6 +65,10 @@ def test_links_become_the_books_layout_when_staged():
     # a root page quoting a chapter (the facilitator's guide)
     assert references.for_book("[profile](../book/glossary.md#profile)", "book") == \
         "[profile](glossary.md#profile)"
+    # a rendered output's links are left as written by MyST-NB, so they name the built pages
+    assert references.for_book("[law](../book/glossary.md#littles-law), [3](03_cnn_training.ipynb), "
+                               "[web](https://example.org/a.md)", "output") == \
+        "[law](../glossary.html#little-s-law), [3](03_cnn_training.html), [web](https://example.org/a.md)"
 
 
 def test_prerequisites_link_the_chapters_they_name():
@@ -97,9 +101,13 @@ def _site(root: Path) -> Path:
     (root / "good.html").write_text(
         '<h1 id="top">Good</h1><img src="_static/ok.png"><a href="bad.html#here">on</a>'
         '<a href="#top">top</a><img src="https://example.org/badge.svg">'  # external: not fetched
-        '<p>Test accuracy: <strong>0.912</strong> on 10,000 images.</p>')
-    (root / "_sources" / "good.ipynb").write_text(
-        _report_source("Test accuracy: **0.912** on 10,000 images.", ""))  # an empty one: record()
+        '<p>Test accuracy: <strong>0.912</strong> on 10,000 images.</p>'
+        # Sphinx's curly quote, a code span, and a formula as MathJax writes it
+        '<p><span class="math"><span class="MathJax">T</span><span class="MJX_Assistive_MathML">T'
+        '</span></span> is 1.5; seeded by <code>seed_everything(0)</code>, Python’s draws repeat.</p>')
+    (root / "_sources" / "good.ipynb").write_text(_report_source(
+        "Test accuracy: **0.912** on 10,000 images.", "",  # an empty one: record()
+        "$T$ is **1.5**; seeded by `seed_everything(0)`, Python's draws repeat."))
     (root / "bad.html").write_text(
         '<h1 id="here">Bad</h1><img src="_images/missing.png"><a href="nowhere.html">x</a>'
         '<a href="good.html#gone">y</a><script>undefinedFunction()</script>'
@@ -114,7 +122,8 @@ def _site(root: Path) -> Path:
 def test_links_and_report_sentences_are_read_from_disk(tmp_path):
     site = _site(tmp_path / "html")
     assert booksite.pages(site) == ["bad.html", "good.html", "search.html"]
-    assert booksite.expected_reports(site, "good.html") == ["Test accuracy: 0.912 on 10,000 images."]
+    assert booksite.expected_reports(site, "good.html") == [
+        "Test accuracy: 0.912 on 10,000 images.", "$T$ is 1.5 ; seeded by seed everything(0)"]
     assert booksite.expected_reports(site, "bad.html") == ["A linked sentence that never made it."]
     assert booksite.link_problems(site) == [
         "bad.html: -> _images/missing.png (no such file)",

@@ -112,10 +112,29 @@ def linked_terms(markdown: str) -> set[str]:
             if url.startswith(GLOSSARY_LINK + "#")}
 
 
+_LOCAL_PAGE = re.compile(r"\]\((?!\w+:)([^)\s#]+)\.(?:md|ipynb)(?:#([^)\s]*))?\)")
+
+
+def _built_link(match: re.Match) -> str:
+    """A link to a ``.md``/``.ipynb`` page as the built site names it: the ``.html`` page, and
+    for a glossary term the id Sphinx gave its heading ("Little's law": ``little-s-law``,
+    where MyST's slug is ``littles-law``)."""
+    from docutils.nodes import make_id
+
+    path, anchor = match.group(1), match.group(2)
+    if anchor and path.endswith("glossary"):
+        anchor = make_id(glossary_terms().get(anchor, anchor))
+    return f"]({path}.html" + (f"#{anchor})" if anchor else ")")
+
+
 def for_book(markdown: str, page: str = "notebook") -> str:
     """Links as the book's source lays pages out: chapters in ``notebooks/``, the book's own
-    pages (glossary, bibliography) at its root. ``page`` is ``"notebook"`` for a chapter and
-    ``"book"`` for a page of ``book/``."""
+    pages (glossary, bibliography) at its root. ``page`` is ``"notebook"`` for a chapter's
+    Markdown cells, ``"output"`` for the Markdown a chapter's code rendered (MyST-NB leaves an
+    output's links as written, so they name the built ``.html`` pages), and ``"book"`` for a
+    page of ``book/``."""
+    if page == "output":
+        return _LOCAL_PAGE.sub(_built_link, for_book(markdown))
     if page == "notebook":
         return markdown.replace("](../book/", "](../")
     # A page at the root; it may quote a chapter's text, whose links start from notebooks/.

@@ -394,7 +394,8 @@ def _tidy_for_reading(nb: dict) -> None:
             data = output.get("data", {})
             if "text/markdown" in data:
                 text = data["text/markdown"]
-                data["text/markdown"] = references.for_book(text if isinstance(text, str) else "".join(text))
+                data["text/markdown"] = references.for_book(
+                    text if isinstance(text, str) else "".join(text), "output")
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if INJECTED_TAG in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
