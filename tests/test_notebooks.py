@@ -27,7 +27,8 @@ from tools import runner
 # observed over seeds 0-4 of the quick profile (2 CPU cores), quoted.
 # Throughput and timing figures have no bands: they measure the machine, not the code, and their
 # direction can differ between CPUs (AVX2, AVX-512, VNNI, AMX). The few timing-derived bands left
-# say in their reason why their direction holds on every CPU.
+# say in their reason why their direction holds on every CPU, or (15b's int8) that they assert
+# none: a range wide enough for either direction, which only a broken path falls outside.
 REQUIRED = {stem: bands_of(stem) for stem in chapters.REGISTRY}
 # Groups of keys that must be equal: (notebook, keys, why).
 EQUAL = [("05_hyperparameter_tuning", ("tune_epochs_grid", "tune_epochs_random", "tune_epochs_tpe"),
