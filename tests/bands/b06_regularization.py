@@ -15,7 +15,12 @@ BANDS = {
     ),
     # Holm-corrected over the chapter's 16 comparisons with none, 5 seeds each
     "reg_wd8_gap_verdict": ({"better"}, "better at seeds 0-4, after Holm's correction"),
-    "reg_drop75_gap_verdict": ({"better"}, "better at seeds 0-4, after Holm's correction"),
+    "reg_drop75_gap_verdict": (
+        {"better", "indistinguishable at this budget"},
+        "better at seeds 0-4 on an AVX-512 EPYC; indistinguishable at seed 0 on an AVX2-only EPYC "
+        "(gap 0.116 against 0.182, intervals apart, but its paired t-test over 5 seeds is 4th in "
+        "Holm's order, threshold 0.05/13, and the kernels' rounding moves it across): never worse",
+    ),
     "reg_aug_gap_verdict": ({"better"}, "better at seeds 0-4, after Holm's correction"),
     "reg_l1_adam_zero": (
         (0.0, 0.01),
