@@ -26,6 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+REPO = Path(__file__).parents[1]
 GOLDEN = Path(__file__).with_name("golden") / "fit.json"
 REPRODUCIBLE = {"ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1",
                 "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA,-FMA4,-AVX512F"}
@@ -86,7 +87,7 @@ print(json.dumps({
 """
 
 
-def run_golden(root: Path = Path(__file__).parents[1]) -> dict:
+def run_golden(root: Path = REPO) -> dict:
     """Run SCRIPT with the ``helpers`` of ``root`` (a checkout; this one by default)."""
     env = {**os.environ, **REPRODUCIBLE}
     done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True,
@@ -107,6 +108,6 @@ def test_fit_reproduces_its_golden_history_and_checkpoint():
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--write"]:  # --write [ROOT]: ROOT holds the pre-refactor helpers/
         GOLDEN.parent.mkdir(exist_ok=True)
-        root = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).parents[1]
+        root = Path(sys.argv[2]) if len(sys.argv) > 2 else REPO
         GOLDEN.write_text(json.dumps(run_golden(root), indent=1, sort_keys=True) + "\n")
         print(f"wrote {GOLDEN}")
